@@ -1,0 +1,11 @@
+DROP TABLE subscriptions;
+DROP TABLE breaker_state;
+DROP TABLE escalations;
+DROP TABLE dead_letters;
+DROP TABLE outbox;
+DROP TABLE timers;
+DROP TABLE workflow_instances;
+DROP TABLE idempotency_keys;
+DROP TABLE commands;
+DROP TABLE inbox;
+DROP TABLE events;

@@ -1,0 +1,179 @@
+//! The running daemon: opens the database, migrates, binds the listener and serves
+//! HTTP until stopped. Tests build it on a random port exactly as `aro serve` does.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use chrono::Utc;
+
+use crate::config::Config;
+use crate::http::{self, request_context::request_context, AppState};
+use crate::store::{migrations, models::Tenant, tenant_queries, Database, StoreError};
+
+/// How often histogram samples are folded into buckets when nobody scrapes `/metrics`.
+const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A built, not yet running, daemon.
+pub struct Application {
+    server: Server,
+    address: SocketAddr,
+    db: Database,
+}
+
+impl Application {
+    /// Opens the database, applies migrations (when configured), makes sure the
+    /// business's tenant exists, and binds the HTTP listener.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let db = Database::open(&config.database)?;
+        if config.database.migrate_on_start {
+            let applied = db.run(migrations::run_pending).await?;
+            if !applied.is_empty() {
+                tracing::info!(migrations = ?applied, "migrations applied");
+            }
+        } else {
+            let pending = db.run(migrations::pending_count).await?;
+            if pending > 0 {
+                return Err(StoreError::MigrationsPending(pending).into());
+            }
+        }
+        let tenant = default_tenant(&config);
+        db.run(move |conn| tenant_queries::ensure(conn, &tenant))
+            .await?;
+
+        let listener = TcpListener::bind(config.listen).map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let address = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let max_body = config.http.max_body_bytes;
+        let shutdown_secs = config.http.shutdown_timeout.as_secs();
+        let workers = config.http.workers;
+        let state = web::Data::new(AppState {
+            config: Arc::new(config),
+            db: db.clone(),
+            metrics: http::metrics_recorder(),
+        });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(from_fn(request_context))
+                .configure(|cfg| http::routes(cfg, max_body))
+                .default_service(web::to(http::not_found))
+        })
+        .disable_signals()
+        .shutdown_timeout(shutdown_secs);
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|source| StartError::Bind {
+                addr: address,
+                source,
+            })?
+            .run();
+        Ok(Self {
+            server,
+            address,
+            db,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// A handle that stops the server gracefully.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped through [`Application::handle`].
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let upkeep = actix_web::rt::spawn(async {
+            let recorder = http::metrics_recorder();
+            let mut tick = actix_web::rt::time::interval(METRICS_UPKEEP_EVERY);
+            loop {
+                tick.tick().await;
+                recorder.run_upkeep();
+            }
+        });
+        let result = self.server.await;
+        upkeep.abort();
+        result
+    }
+
+    /// Serves until SIGTERM or SIGINT, then drains in-flight requests and returns.
+    pub async fn run_until_signal(self) -> std::io::Result<()> {
+        let handle = self.handle();
+        actix_web::rt::spawn(async move {
+            let signal = shutdown_signal().await;
+            tracing::info!(signal, "shutdown requested; draining");
+            handle.stop(true).await;
+        });
+        self.run_until_stopped().await
+    }
+}
+
+fn default_tenant(config: &Config) -> Tenant {
+    let now = Utc::now().naive_utc();
+    Tenant {
+        tenant_id: tenant_queries::DEFAULT_TENANT.to_string(),
+        name: config.business.name.clone(),
+        profile: config.profile.clone(),
+        timezone: config.timezone.name().to_string(),
+        phone: config.business.phone.clone(),
+        country: config.business.country.clone(),
+        currency: config.business.currency.clone(),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Waits for SIGTERM or SIGINT and names the one received.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot watch SIGTERM; only SIGINT stops the daemon");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
+}

@@ -1,0 +1,109 @@
+//! The `aro` command line: argument parsing and dispatch. Each subcommand lives in its
+//! own module; this is the binary's edge, where errors become exit codes.
+
+mod config_cmd;
+mod migrate_cmd;
+mod serve_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, ConfigSources, LoadedConfig, CONFIG_FILE_ENV};
+
+/// Exit code for invalid configuration (EX_CONFIG from sysexits.h); the systemd unit
+/// does not restart on it.
+pub const EXIT_CONFIG: u8 = 78;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "aro",
+    version,
+    about = "ARO — cuts appointment no-shows with reminders, reply handling, deposits and recovery",
+    long_about = "ARO is a daemon that takes bookings from your booking system, reminds customers \
+by SMS or WhatsApp, understands their replies, asks risky customers for a deposit, recovers \
+no-shows and asks happy customers for a review. A person stays in charge: ARO never cancels \
+an appointment or charges money on its own.\n\nWith no configuration it runs on SQLite in \
+./data with every provider in sandbox mode: `aro serve`, then open http://127.0.0.1:8080.\n\n\
+Configuration: built-in defaults, then the file given by --config (or ARO_CONFIG), then \
+ARO_* environment variables. See docs/configuration.md."
+)]
+pub struct Cli {
+    /// TOML configuration file layered over the built-in defaults.
+    #[arg(long, short = 'c', env = CONFIG_FILE_ENV, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: migrate the database (unless disabled), then serve HTTP until
+    /// SIGTERM or SIGINT.
+    Serve,
+    /// Manage the database schema.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Validate or display the effective configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Revert the newest N applied migrations (default 1). Destroys the data in the
+    /// tables they created.
+    Down {
+        /// How many migrations to revert.
+        #[arg(default_value_t = 1)]
+        count: usize,
+    },
+    /// List every migration and whether it is applied.
+    Status,
+    /// Revert the newest migration and apply it again.
+    Redo,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Validate the configuration and report every problem; exit 78 when invalid.
+    Check,
+    /// Print the effective configuration with the source of each value; secrets masked.
+    Show,
+}
+
+/// Parses the command line and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let loaded = match load_config(cli.config.clone()) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let result = match cli.command {
+        Command::Serve => serve_cmd::run(loaded.config),
+        Command::Migrate { action } => migrate_cmd::run(&loaded.config, action),
+        Command::Config { action } => config_cmd::run(&loaded, action),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(file: Option<PathBuf>) -> Result<LoadedConfig, ExitCode> {
+    Config::load(&ConfigSources::from_process(file)).map_err(|err| {
+        eprint!("error: {err}");
+        ExitCode::from(EXIT_CONFIG)
+    })
+}

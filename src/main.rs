@@ -1,0 +1,5 @@
+//! The `aro` binary.
+
+fn main() -> std::process::ExitCode {
+    aro::cli::main()
+}
