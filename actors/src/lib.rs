@@ -4,3 +4,11 @@
 //!
 //! This crate performs no I/O of its own and must not depend on actix-web, awc or
 //! diesel; `scripts/test` enforces that with `cargo tree`.
+
+pub mod domain;
+pub mod engine;
+pub mod ports;
+pub mod resilience;
+pub mod supervisors;
+pub mod testing;
+pub mod timers;

@@ -1,0 +1,78 @@
+//! What can be asked of an appointment: the commands its actor handles.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::appointment_status::AppointmentStatus;
+
+/// Who asked for a change (recorded on events; the lifecycle limits what each may do).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum Actor {
+    BookingSystem,
+    Staff(String),
+    Customer,
+    System,
+}
+
+/// The customer as the booking system gave them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerInfo {
+    pub phone_e164: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub timezone: Option<String>,
+}
+
+/// A booking as reported by a booking system (create or update).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Booking {
+    pub tenant_id: String,
+    pub source: String,
+    pub external_id: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// IANA zone of the appointment, if the booking system gave one.
+    pub timezone: Option<String>,
+    pub service_type: Option<String>,
+    pub cancel_url: Option<String>,
+    pub reschedule_url: Option<String>,
+    pub customer: CustomerInfo,
+}
+
+/// A command for one appointment.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AppointmentCommand {
+    /// Create the appointment, or apply the booking system's update (a new time is a
+    /// reschedule).
+    Book(Booking),
+    /// Move the lifecycle (confirm, cancel, mark no-show, start, complete).
+    Transition {
+        to: AppointmentStatus,
+        by: Actor,
+        reason: Option<String>,
+    },
+    /// A person or the booking system moves the appointment to a new time.
+    Reschedule {
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+        by: Actor,
+    },
+    /// A side effect of this appointment reached its end at the provider.
+    SideEffectSettled {
+        kind: String,
+        idempotency_key: String,
+        /// The provider's id when delivered; `None` when dead-lettered.
+        provider_ref: Option<String>,
+        error: Option<String>,
+    },
+    /// A durable timer of this appointment came due.
+    TimerFired {
+        tenant_id: String,
+        key: String,
+        kind: String,
+        due_at: DateTime<Utc>,
+        payload: Value,
+    },
+}

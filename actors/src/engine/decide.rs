@@ -1,0 +1,674 @@
+//! The functional core of an appointment: given its committed state, a command and the
+//! time, decide the new state and everything that must be committed with it — events,
+//! timers set / moved / cancelled, side effects (outbox rows) and escalations.
+//!
+//! Pure and deterministic: no I/O, no clock reads, ids only from the given `IdGen`, and
+//! idempotency keys derived from the appointment, the reminder kind and the start time
+//! so a reminder can never be queued twice for the same time. The actor is a thin shell
+//! around it, and property tests drive it directly.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, NaiveTime, Utc};
+use chrono_tz::Tz;
+use serde_json::{json, Value};
+
+use super::commands::{Actor, AppointmentCommand, Booking};
+use super::error::EngineError;
+use crate::domain::appointment_status::AppointmentStatus;
+use crate::domain::quiet_hours::{schedule_outside_quiet_hours, QuietWindow, SendDecision};
+use crate::ports::ids::IdGen;
+use crate::ports::store::{
+    AppointmentRecord, Commit, CustomerRecord, CustomerWrite, NewEscalation, NewEvent, NewOutbox,
+    ProviderDomain, TimerSpec, Versioned,
+};
+
+/// Timer kinds the engine owns.
+pub const TIMER_START: &str = "lifecycle_start";
+pub const TIMER_COMPLETE: &str = "lifecycle_complete";
+
+/// A reminder before the start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReminderRule {
+    /// Also the message kind, e.g. `reminder_48h`.
+    pub kind: String,
+    pub before_start: Duration,
+    /// Sent only while the appointment is still unconfirmed.
+    pub only_unconfirmed: bool,
+}
+
+/// The engine's timings and guardrail settings (from configuration and the pack).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineSettings {
+    pub profile: String,
+    pub business_timezone: Tz,
+    pub quiet_hours: Option<QuietWindow>,
+    pub reminders: Vec<ReminderRule>,
+    /// No automated message later than this before the start (SPEC: 2 h).
+    pub last_send_before_start: Duration,
+    /// Completed at end + this, unless marked otherwise (SPEC: 2 h).
+    pub completion_grace: Duration,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            profile: "healthcare".to_string(),
+            business_timezone: Tz::UTC,
+            quiet_hours: Some(QuietWindow {
+                start: NaiveTime::from_hms_opt(21, 0, 0).unwrap_or_default(),
+                end: NaiveTime::from_hms_opt(8, 0, 0).unwrap_or_default(),
+            }),
+            reminders: vec![
+                ReminderRule {
+                    kind: "reminder_48h".to_string(),
+                    before_start: Duration::hours(48),
+                    only_unconfirmed: false,
+                },
+                ReminderRule {
+                    kind: "reminder_24h".to_string(),
+                    before_start: Duration::hours(24),
+                    only_unconfirmed: true,
+                },
+            ],
+            last_send_before_start: Duration::hours(2),
+            completion_grace: Duration::hours(2),
+        }
+    }
+}
+
+/// Everything a decision may read besides the state and the command.
+pub struct DecideContext<'a> {
+    pub now: DateTime<Utc>,
+    pub settings: &'a EngineSettings,
+    pub ids: &'a dyn IdGen,
+    /// The appointment's id (known before it exists: derived by the directory).
+    pub appointment_id: &'a str,
+}
+
+/// The outcome: the new state (if it changed) and the unit to commit.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Decision {
+    pub record: Option<AppointmentRecord>,
+    pub commit: Commit,
+}
+
+/// Decides what `command` does to the appointment in state `current`.
+///
+/// `customer` is the appointment's customer when it exists (for a new booking: the
+/// customer found by phone, if any).
+pub fn decide(
+    current: Option<&AppointmentRecord>,
+    customer: Option<&CustomerRecord>,
+    command: AppointmentCommand,
+    ctx: &DecideContext<'_>,
+) -> Result<Decision, EngineError> {
+    match (current, command) {
+        (None, AppointmentCommand::Book(booking)) => Ok(create(booking, customer, ctx)),
+        (Some(record), AppointmentCommand::Book(booking)) => Ok(update(record, booking, ctx)),
+        (Some(record), AppointmentCommand::Transition { to, by, reason }) => {
+            transition(record, to, by, reason, ctx)
+        }
+        (
+            Some(record),
+            AppointmentCommand::Reschedule {
+                starts_at,
+                ends_at,
+                by,
+            },
+        ) => reschedule(record, starts_at, ends_at, by, ctx),
+        (
+            Some(record),
+            AppointmentCommand::TimerFired {
+                key,
+                kind,
+                due_at,
+                payload,
+                ..
+            },
+        ) => Ok(timer_fired(
+            record, customer, &key, &kind, due_at, &payload, ctx,
+        )),
+        (
+            Some(record),
+            AppointmentCommand::SideEffectSettled {
+                kind,
+                idempotency_key,
+                provider_ref,
+                error,
+            },
+        ) => {
+            let (event_type, payload) = match (&provider_ref, &error) {
+                (Some(reference), _) => (
+                    "message.sent",
+                    json!({"kind": kind, "idempotencyKey": idempotency_key, "providerRef": reference}),
+                ),
+                (None, error) => (
+                    "message.failed",
+                    json!({"kind": kind, "idempotencyKey": idempotency_key, "error": error}),
+                ),
+            };
+            Ok(Decision {
+                record: None,
+                commit: Commit {
+                    events: vec![event(record, event_type, payload, ctx)],
+                    ..Commit::default()
+                },
+            })
+        }
+        (None, AppointmentCommand::TimerFired { tenant_id, key, .. }) => {
+            // A timer of an appointment that no longer exists: retire it.
+            Ok(Decision {
+                record: None,
+                commit: Commit {
+                    fired_timers: vec![(tenant_id, key)],
+                    ..Commit::default()
+                },
+            })
+        }
+        (None, _) => Err(EngineError::NotFound(ctx.appointment_id.to_string())),
+    }
+}
+
+/// The zone wall-clock rules use: appointment, then customer, then business, then UTC.
+pub fn resolve_zone(
+    appointment_zone: Option<&str>,
+    customer: Option<&CustomerRecord>,
+    settings: &EngineSettings,
+) -> Tz {
+    appointment_zone
+        .and_then(|z| Tz::from_str(z).ok())
+        .or_else(|| {
+            customer
+                .and_then(|c| c.timezone.as_deref())
+                .and_then(|z| Tz::from_str(z).ok())
+        })
+        .unwrap_or(settings.business_timezone)
+}
+
+fn create(booking: Booking, found: Option<&CustomerRecord>, ctx: &DecideContext<'_>) -> Decision {
+    let customer = CustomerRecord {
+        id: found
+            .map(|c| c.id.clone())
+            .unwrap_or_else(|| ctx.ids.new_id()),
+        tenant_id: booking.tenant_id.clone(),
+        phone_e164: booking
+            .customer
+            .phone_e164
+            .clone()
+            .or_else(|| found.and_then(|c| c.phone_e164.clone())),
+        name: booking
+            .customer
+            .name
+            .clone()
+            .or_else(|| found.and_then(|c| c.name.clone())),
+        email: booking
+            .customer
+            .email
+            .clone()
+            .or_else(|| found.and_then(|c| c.email.clone())),
+        timezone: booking
+            .customer
+            .timezone
+            .clone()
+            .or_else(|| found.and_then(|c| c.timezone.clone())),
+    };
+    let zone = resolve_zone(booking.timezone.as_deref(), Some(&customer), ctx.settings);
+    let record = AppointmentRecord {
+        id: ctx.appointment_id.to_string(),
+        tenant_id: booking.tenant_id.clone(),
+        customer_id: customer.id.clone(),
+        source: booking.source,
+        external_id: booking.external_id,
+        status: AppointmentStatus::Booked,
+        starts_at: booking.starts_at,
+        ends_at: booking.ends_at,
+        timezone: zone.name().to_string(),
+        service_type: booking.service_type,
+        cancel_url: booking.cancel_url,
+        reschedule_url: booking.reschedule_url,
+        version: 1,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+    };
+    let mut commit = Commit {
+        customer: Some(CustomerWrite::Upsert(customer)),
+        ..Commit::default()
+    };
+    commit
+        .events
+        .push(event(&record, "appointment.booked", snapshot(&record), ctx));
+    schedule_timers(&record, &mut commit, ctx);
+    Decision {
+        commit: commit.with_appointment(record.clone(), None),
+        record: Some(record),
+    }
+}
+
+fn update(current: &AppointmentRecord, booking: Booking, ctx: &DecideContext<'_>) -> Decision {
+    if current.status.is_terminal() {
+        return Decision::default();
+    }
+    if booking.starts_at != current.starts_at || booking.ends_at != current.ends_at {
+        return reschedule(
+            current,
+            booking.starts_at,
+            booking.ends_at,
+            Actor::BookingSystem,
+            ctx,
+        )
+        .unwrap_or_default();
+    }
+    let mut next = current.clone();
+    next.service_type = booking.service_type.or(next.service_type);
+    next.cancel_url = booking.cancel_url.or(next.cancel_url);
+    next.reschedule_url = booking.reschedule_url.or(next.reschedule_url);
+    if next == *current {
+        return Decision::default();
+    }
+    next.version += 1;
+    next.updated_at = ctx.now;
+    let mut commit = Commit::default();
+    commit
+        .events
+        .push(event(&next, "appointment.updated", snapshot(&next), ctx));
+    Decision {
+        commit: commit.with_appointment(next.clone(), Some(current.version)),
+        record: Some(next),
+    }
+}
+
+fn transition(
+    current: &AppointmentRecord,
+    to: AppointmentStatus,
+    by: Actor,
+    reason: Option<String>,
+    ctx: &DecideContext<'_>,
+) -> Result<Decision, EngineError> {
+    let status = current.status.transition(to)?;
+    let mut next = current.clone();
+    next.status = status;
+    next.version += 1;
+    next.updated_at = ctx.now;
+    let mut commit = Commit::default();
+    commit.events.push(event(
+        &next,
+        &format!("appointment.{}", status.as_str()),
+        json!({"from": current.status, "to": status, "by": by, "reason": reason}),
+        ctx,
+    ));
+    let mut counters = (0, 0, 0);
+    match status {
+        AppointmentStatus::Confirmed => {
+            counters.0 = 1;
+            for rule in ctx.settings.reminders.iter().filter(|r| r.only_unconfirmed) {
+                commit
+                    .cancel_timers
+                    .push((next.tenant_id.clone(), timer_key(&next.id, &rule.kind)));
+            }
+        }
+        AppointmentStatus::NoShow => {
+            counters.1 = 1;
+            cancel_all_timers(&next, &mut commit, ctx);
+        }
+        AppointmentStatus::Cancelled | AppointmentStatus::Completed => {
+            cancel_all_timers(&next, &mut commit, ctx);
+        }
+        AppointmentStatus::InProgress => {
+            for rule in &ctx.settings.reminders {
+                commit
+                    .cancel_timers
+                    .push((next.tenant_id.clone(), timer_key(&next.id, &rule.kind)));
+            }
+        }
+        AppointmentStatus::Booked | AppointmentStatus::Rescheduled => {}
+    }
+    if counters != (0, 0, 0) {
+        commit.customer = Some(CustomerWrite::Counters {
+            customer_id: next.customer_id.clone(),
+            appointments: 0,
+            confirmed: counters.0,
+            no_shows: counters.1,
+            reschedules: counters.2,
+        });
+    }
+    Ok(Decision {
+        commit: commit.with_appointment(next.clone(), Some(current.version)),
+        record: Some(next),
+    })
+}
+
+fn reschedule(
+    current: &AppointmentRecord,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    by: Actor,
+    ctx: &DecideContext<'_>,
+) -> Result<Decision, EngineError> {
+    if ends_at < starts_at {
+        return Err(EngineError::Invalid(
+            "the end is before the start".to_string(),
+        ));
+    }
+    // booked/confirmed → rescheduled → booked, as one committed change.
+    current.status.transition(AppointmentStatus::Rescheduled)?;
+    let mut next = current.clone();
+    next.status = AppointmentStatus::Booked;
+    next.starts_at = starts_at;
+    next.ends_at = ends_at;
+    next.version += 1;
+    next.updated_at = ctx.now;
+    let mut commit = Commit {
+        customer: Some(CustomerWrite::Counters {
+            customer_id: next.customer_id.clone(),
+            appointments: 0,
+            confirmed: 0,
+            no_shows: 0,
+            reschedules: 1,
+        }),
+        ..Commit::default()
+    };
+    commit.events.push(event(
+        &next,
+        "appointment.rescheduled",
+        json!({
+            "from": {"startsAt": current.starts_at, "endsAt": current.ends_at},
+            "to": {"startsAt": starts_at, "endsAt": ends_at},
+            "by": by,
+        }),
+        ctx,
+    ));
+    // Every timer is recomputed from the new time; keys are stable, so setting one
+    // moves it, and reminders whose new moment has passed are cancelled.
+    cancel_all_timers(&next, &mut commit, ctx);
+    schedule_timers(&next, &mut commit, ctx);
+    let set: Vec<String> = commit.set_timers.iter().map(|t| t.key.clone()).collect();
+    commit.cancel_timers.retain(|(_, key)| !set.contains(key));
+    Ok(Decision {
+        commit: commit.with_appointment(next.clone(), Some(current.version)),
+        record: Some(next),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn timer_fired(
+    record: &AppointmentRecord,
+    customer: Option<&CustomerRecord>,
+    key: &str,
+    kind: &str,
+    due_at: DateTime<Utc>,
+    payload: &Value,
+    ctx: &DecideContext<'_>,
+) -> Decision {
+    let mut commit = Commit {
+        fired_timers: vec![(record.tenant_id.clone(), key.to_string())],
+        ..Commit::default()
+    };
+    let scheduled_for_start = payload
+        .get("startsAt")
+        .and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc));
+    if scheduled_for_start != Some(record.starts_at) || record.status.is_terminal() {
+        // Superseded by a reschedule, or the appointment is over: nothing to do.
+        return Decision {
+            record: None,
+            commit,
+        };
+    }
+    match kind {
+        TIMER_START => {
+            return transition_or_nothing(record, AppointmentStatus::InProgress, commit, ctx);
+        }
+        TIMER_COMPLETE => {
+            return transition_or_nothing(record, AppointmentStatus::Completed, commit, ctx);
+        }
+        _ => {}
+    }
+    let Some(rule) = ctx.settings.reminders.iter().find(|r| r.kind == kind) else {
+        return Decision {
+            record: None,
+            commit,
+        };
+    };
+    if rule.only_unconfirmed && record.status != AppointmentStatus::Booked {
+        return Decision {
+            record: None,
+            commit,
+        };
+    }
+    if !matches!(
+        record.status,
+        AppointmentStatus::Booked | AppointmentStatus::Confirmed
+    ) {
+        return Decision {
+            record: None,
+            commit,
+        };
+    }
+    let latest = record.starts_at - ctx.settings.last_send_before_start;
+    let zone = resolve_zone(Some(&record.timezone), customer, ctx.settings);
+    match schedule_outside_quiet_hours(ctx.now, ctx.now, latest, zone, ctx.settings.quiet_hours) {
+        SendDecision::SendAt(at) if at > ctx.now => {
+            // Inside quiet hours: move the timer, keep its payload.
+            commit.fired_timers.clear();
+            commit.set_timers.push(TimerSpec {
+                tenant_id: record.tenant_id.clone(),
+                key: key.to_string(),
+                owner_type: "appointment".to_string(),
+                owner_id: record.id.clone(),
+                kind: kind.to_string(),
+                due_at: at,
+                payload: payload.clone(),
+            });
+        }
+        SendDecision::SendAt(_) => {
+            let Some(phone) = customer.and_then(|c| c.phone_e164.clone()) else {
+                commit.escalations.push(escalation(
+                    record,
+                    "no_contact",
+                    "medium",
+                    json!({"kind": kind}),
+                    ctx,
+                ));
+                return Decision {
+                    record: None,
+                    commit,
+                };
+            };
+            let idempotency_key = reminder_key(record, kind);
+            commit.outbox.push(NewOutbox {
+                id: ctx.ids.new_id(),
+                tenant_id: record.tenant_id.clone(),
+                domain: ProviderDomain::Messaging,
+                kind: kind.to_string(),
+                owner_type: "appointment".to_string(),
+                owner_id: record.id.clone(),
+                idempotency_key: idempotency_key.clone(),
+                payload: json!({
+                    "to": phone,
+                    "channel": "sms",
+                    "body": reminder_body(record, zone),
+                    "appointmentId": record.id,
+                    "customerId": record.customer_id,
+                    "kind": kind,
+                }),
+                not_before: ctx.now,
+            });
+            commit.events.push(event(
+                record,
+                "message.queued",
+                json!({"kind": kind, "idempotencyKey": idempotency_key, "dueAt": due_at}),
+                ctx,
+            ));
+        }
+        SendDecision::Skip => {
+            commit.fired_timers.clear();
+            commit
+                .missed_timers
+                .push((record.tenant_id.clone(), key.to_string()));
+            commit.escalations.push(escalation(
+                record,
+                "reminder_missed",
+                "medium",
+                json!({"kind": kind, "dueAt": due_at, "firedAt": ctx.now}),
+                ctx,
+            ));
+            commit.events.push(event(
+                record,
+                "reminder.missed",
+                json!({"kind": kind, "dueAt": due_at}),
+                ctx,
+            ));
+        }
+    }
+    Decision {
+        record: None,
+        commit,
+    }
+}
+
+fn transition_or_nothing(
+    record: &AppointmentRecord,
+    to: AppointmentStatus,
+    fired: Commit,
+    ctx: &DecideContext<'_>,
+) -> Decision {
+    match transition(record, to, Actor::System, None, ctx) {
+        Ok(mut decision) => {
+            decision.commit.fired_timers = fired.fired_timers;
+            decision
+        }
+        Err(_) => Decision {
+            record: None,
+            commit: fired,
+        },
+    }
+}
+
+/// The durable-timer key of one of an appointment's timers.
+pub fn timer_key(appointment_id: &str, kind: &str) -> String {
+    format!("appointment:{appointment_id}:{kind}")
+}
+
+/// The idempotency key of a reminder: one per appointment, kind and start time.
+pub fn reminder_key(record: &AppointmentRecord, kind: &str) -> String {
+    format!("{}:{}:{}", record.id, kind, record.starts_at.timestamp())
+}
+
+fn schedule_timers(record: &AppointmentRecord, commit: &mut Commit, ctx: &DecideContext<'_>) {
+    let payload = json!({"startsAt": record.starts_at.to_rfc3339()});
+    let mut set = |kind: &str, due_at: DateTime<Utc>| {
+        commit.set_timers.push(TimerSpec {
+            tenant_id: record.tenant_id.clone(),
+            key: timer_key(&record.id, kind),
+            owner_type: "appointment".to_string(),
+            owner_id: record.id.clone(),
+            kind: kind.to_string(),
+            due_at,
+            payload: payload.clone(),
+        });
+    };
+    for rule in &ctx.settings.reminders {
+        let due = record.starts_at - rule.before_start;
+        // A booking made after a reminder's time skips that reminder.
+        if due > ctx.now {
+            set(&rule.kind, due);
+        }
+    }
+    set(TIMER_START, record.starts_at);
+    set(
+        TIMER_COMPLETE,
+        record.ends_at + ctx.settings.completion_grace,
+    );
+}
+
+fn cancel_all_timers(record: &AppointmentRecord, commit: &mut Commit, ctx: &DecideContext<'_>) {
+    let kinds = ctx
+        .settings
+        .reminders
+        .iter()
+        .map(|r| r.kind.as_str())
+        .chain([TIMER_START, TIMER_COMPLETE]);
+    for kind in kinds {
+        commit
+            .cancel_timers
+            .push((record.tenant_id.clone(), timer_key(&record.id, kind)));
+    }
+}
+
+fn reminder_body(record: &AppointmentRecord, zone: Tz) -> String {
+    let local = record.starts_at.with_timezone(&zone);
+    format!(
+        "Reminder: your appointment is on {}. Reply YES to confirm. Reply STOP to opt out.",
+        local.format("%a %b %-d at %-I:%M %p")
+    )
+}
+
+fn snapshot(record: &AppointmentRecord) -> Value {
+    json!({
+        "status": record.status,
+        "startsAt": record.starts_at,
+        "endsAt": record.ends_at,
+        "timezone": record.timezone,
+        "customerId": record.customer_id,
+        "source": record.source,
+        "externalId": record.external_id,
+        "serviceType": record.service_type,
+    })
+}
+
+fn event(
+    record: &AppointmentRecord,
+    event_type: &str,
+    payload: Value,
+    ctx: &DecideContext<'_>,
+) -> NewEvent {
+    NewEvent {
+        event_id: ctx.ids.new_id(),
+        tenant_id: record.tenant_id.clone(),
+        event_type: event_type.to_string(),
+        aggregate_type: "appointment".to_string(),
+        aggregate_id: record.id.clone(),
+        aggregate_version: record.version,
+        occurred_at: ctx.now,
+        profile: ctx.settings.profile.clone(),
+        payload,
+        workflow_id: None,
+        correlation_id: None,
+        causation_id: None,
+    }
+}
+
+fn escalation(
+    record: &AppointmentRecord,
+    reason: &str,
+    priority: &str,
+    details: Value,
+    ctx: &DecideContext<'_>,
+) -> NewEscalation {
+    NewEscalation {
+        id: ctx.ids.new_id(),
+        tenant_id: record.tenant_id.clone(),
+        appointment_id: Some(record.id.clone()),
+        customer_id: Some(record.customer_id.clone()),
+        reason: reason.to_string(),
+        priority: priority.to_string(),
+        details,
+        created_at: ctx.now,
+    }
+}
+
+impl Commit {
+    fn with_appointment(
+        mut self,
+        record: AppointmentRecord,
+        expected_version: Option<i64>,
+    ) -> Self {
+        self.appointment = Some(Versioned {
+            record,
+            expected_version,
+        });
+        self
+    }
+}

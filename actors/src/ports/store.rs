@@ -1,0 +1,399 @@
+//! The `Store` port: durable state of appointments, workflows, timers, the outbox and
+//! the event log.
+//!
+//! Its central promise is [`Store::commit`]: one [`Commit`] — an appointment's new
+//! state, the events it produced, the timers it set, moved or cancelled, the side
+//! effects it wants (outbox rows), workflow instances and escalations — is written in
+//! one transaction, or not at all. Optimistic versions make a stale writer fail with
+//! [`StoreError::Conflict`] instead of overwriting newer state.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::BoxFuture;
+use crate::domain::appointment_status::AppointmentStatus;
+use crate::domain::workflow_state::WorkflowState;
+use crate::resilience::breaker::BreakerSnapshot;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A version check failed or a unique key was taken: someone else wrote first.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database cannot be reached now; retry later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (a bug or corrupt data).
+    #[error("store failure: {0}")]
+    Failed(String),
+}
+
+/// The provider domains, each with its own supervisor, breaker and rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderDomain {
+    Messaging,
+    Booking,
+    Payment,
+    Classification,
+}
+
+impl ProviderDomain {
+    pub const ALL: [ProviderDomain; 4] = [
+        ProviderDomain::Messaging,
+        ProviderDomain::Booking,
+        ProviderDomain::Payment,
+        ProviderDomain::Classification,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderDomain::Messaging => "messaging",
+            ProviderDomain::Booking => "booking",
+            ProviderDomain::Payment => "payment",
+            ProviderDomain::Classification => "classification",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == text)
+    }
+}
+
+/// An appointment's committed state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppointmentRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub customer_id: String,
+    pub source: String,
+    pub external_id: String,
+    pub status: AppointmentStatus,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// IANA zone used for wall-clock rules and rendering.
+    pub timezone: String,
+    pub service_type: Option<String>,
+    pub cancel_url: Option<String>,
+    pub reschedule_url: Option<String>,
+    /// Incremented by every commit that changes the appointment.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A customer as the booking system describes them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub phone_e164: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub timezone: Option<String>,
+}
+
+/// A change to a customer inside a commit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CustomerWrite {
+    /// Insert, or update name/email/zone of the customer with this id.
+    Upsert(CustomerRecord),
+    /// Add to the customer's counters (concurrent appointments may do this at once).
+    Counters {
+        customer_id: String,
+        appointments: i32,
+        confirmed: i32,
+        no_shows: i32,
+        reschedules: i32,
+    },
+}
+
+/// A workflow instance's committed state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub kind: String,
+    pub appointment_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub state: WorkflowState,
+    pub step: String,
+    pub data: Value,
+    pub retry_count: i32,
+    pub last_error: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Write `record`; `expected_version` is the version read before the change (`None`
+/// for a new row). The stored version becomes `record.version`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub record: T,
+    pub expected_version: Option<i64>,
+}
+
+/// An event to append to the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewEvent {
+    pub event_id: String,
+    pub tenant_id: String,
+    pub event_type: String,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub aggregate_version: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub profile: String,
+    pub payload: Value,
+    pub workflow_id: Option<String>,
+    pub correlation_id: Option<String>,
+    pub causation_id: Option<String>,
+}
+
+/// A durable timer. The key is unique per tenant: setting an existing key moves it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimerSpec {
+    pub tenant_id: String,
+    pub key: String,
+    pub owner_type: String,
+    pub owner_id: String,
+    pub kind: String,
+    pub due_at: DateTime<Utc>,
+    pub payload: Value,
+}
+
+/// What becomes of a timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimerStatus {
+    Scheduled,
+    Fired,
+    Cancelled,
+    Missed,
+}
+
+impl TimerStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimerStatus::Scheduled => "scheduled",
+            TimerStatus::Fired => "fired",
+            TimerStatus::Cancelled => "cancelled",
+            TimerStatus::Missed => "missed",
+        }
+    }
+}
+
+/// A stored timer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimerRecord {
+    pub spec: TimerSpec,
+    pub status: TimerStatus,
+}
+
+/// A side effect to perform through a provider, exactly once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewOutbox {
+    pub id: String,
+    pub tenant_id: String,
+    pub domain: ProviderDomain,
+    pub kind: String,
+    pub owner_type: String,
+    pub owner_id: String,
+    /// Unique per tenant; also sent to providers that accept one.
+    pub idempotency_key: String,
+    pub payload: Value,
+    pub not_before: DateTime<Utc>,
+}
+
+/// Where an outbox row stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxStatus {
+    /// Waiting for its (next) attempt.
+    Pending,
+    /// Being sent now; after a crash its outcome is unknown and must be reconciled.
+    InFlight,
+    /// The provider accepted it.
+    Done,
+    /// Attempts exhausted or a final error: moved to the dead-letter queue.
+    Dead,
+}
+
+impl OutboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => "pending",
+            OutboxStatus::InFlight => "in_flight",
+            OutboxStatus::Done => "done",
+            OutboxStatus::Dead => "dead",
+        }
+    }
+}
+
+/// A stored outbox row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxRecord {
+    pub item: NewOutbox,
+    pub status: OutboxStatus,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub provider_ref: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// How an attempt on an outbox row ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutboxUpdate {
+    /// About to call the provider: mark in flight and count the attempt.
+    Started { id: String, attempts: i32 },
+    /// The provider accepted it.
+    Done {
+        id: String,
+        provider_ref: Option<String>,
+    },
+    /// Try again at `at`.
+    Retry {
+        id: String,
+        at: DateTime<Utc>,
+        error: String,
+    },
+    /// Give up: move to the dead-letter queue and raise an escalation, atomically.
+    Dead {
+        id: String,
+        error: String,
+        escalation: NewEscalation,
+    },
+}
+
+impl OutboxUpdate {
+    /// The outbox row this update is for.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Started { id, .. }
+            | Self::Done { id, .. }
+            | Self::Retry { id, .. }
+            | Self::Dead { id, .. } => id,
+        }
+    }
+}
+
+/// Something a person must look at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewEscalation {
+    pub id: String,
+    pub tenant_id: String,
+    pub appointment_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub reason: String,
+    /// low, medium or high.
+    pub priority: String,
+    pub details: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One atomic unit of change.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Commit {
+    pub customer: Option<CustomerWrite>,
+    pub appointment: Option<Versioned<AppointmentRecord>>,
+    pub workflows: Vec<Versioned<WorkflowRecord>>,
+    pub events: Vec<NewEvent>,
+    /// Set or move timers (by key).
+    pub set_timers: Vec<TimerSpec>,
+    /// (tenant, key) of timers to cancel.
+    pub cancel_timers: Vec<(String, String)>,
+    /// (tenant, key) of timers that fired and were handled.
+    pub fired_timers: Vec<(String, String)>,
+    /// (tenant, key) of overdue timers recorded as missed.
+    pub missed_timers: Vec<(String, String)>,
+    pub outbox: Vec<NewOutbox>,
+    pub escalations: Vec<NewEscalation>,
+}
+
+impl Commit {
+    pub fn is_empty(&self) -> bool {
+        self == &Commit::default()
+    }
+}
+
+/// Durable storage for the engine. Every method is safe to call concurrently.
+pub trait Store: Send + Sync + 'static {
+    /// Writes `commit` in one transaction. `Conflict` when a version check fails.
+    fn commit(&self, commit: Commit) -> BoxFuture<'static, StoreResult<()>>;
+
+    fn load_appointment(
+        &self,
+        id: String,
+    ) -> BoxFuture<'static, StoreResult<Option<AppointmentRecord>>>;
+
+    /// The appointment the booking system `source` calls `external_id`.
+    fn find_appointment(
+        &self,
+        tenant_id: String,
+        source: String,
+        external_id: String,
+    ) -> BoxFuture<'static, StoreResult<Option<AppointmentRecord>>>;
+
+    fn load_customer(&self, id: String) -> BoxFuture<'static, StoreResult<Option<CustomerRecord>>>;
+
+    /// The customer of `tenant_id` with this E.164 phone.
+    fn find_customer_by_phone(
+        &self,
+        tenant_id: String,
+        phone_e164: String,
+    ) -> BoxFuture<'static, StoreResult<Option<CustomerRecord>>>;
+
+    fn workflows_of_appointment(
+        &self,
+        appointment_id: String,
+    ) -> BoxFuture<'static, StoreResult<Vec<WorkflowRecord>>>;
+
+    /// Scheduled timers due at or before `until`, soonest first.
+    fn due_timers(
+        &self,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> BoxFuture<'static, StoreResult<Vec<TimerRecord>>>;
+
+    /// Every timer of one owner (any status), for inspection.
+    fn timers_of(
+        &self,
+        owner_type: String,
+        owner_id: String,
+    ) -> BoxFuture<'static, StoreResult<Vec<TimerRecord>>>;
+
+    /// Pending outbox rows of `domain` whose next attempt is due at `now`, plus rows
+    /// left in flight by a crash (their outcome must be reconciled), oldest first.
+    fn ready_outbox(
+        &self,
+        domain: ProviderDomain,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> BoxFuture<'static, StoreResult<Vec<OutboxRecord>>>;
+
+    /// The earliest next attempt among pending rows of `domain`, if any.
+    fn next_outbox_due(
+        &self,
+        domain: ProviderDomain,
+    ) -> BoxFuture<'static, StoreResult<Option<DateTime<Utc>>>>;
+
+    fn update_outbox(&self, update: OutboxUpdate) -> BoxFuture<'static, StoreResult<()>>;
+
+    fn load_breaker(
+        &self,
+        tenant_id: String,
+        domain: ProviderDomain,
+    ) -> BoxFuture<'static, StoreResult<Option<BreakerSnapshot>>>;
+
+    fn save_breaker(
+        &self,
+        tenant_id: String,
+        domain: ProviderDomain,
+        snapshot: BreakerSnapshot,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'static, StoreResult<()>>;
+}

@@ -1,0 +1,537 @@
+//! The messaging supervisor (SMS / WhatsApp through a `MessagingProvider`).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use chrono::{DateTime, Duration, Utc};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde_json::{json, Value};
+
+use crate::engine::commands::AppointmentCommand;
+use crate::engine::directory::{Directory, Route};
+use crate::ports::clock::Clock;
+use crate::ports::ids::IdGen;
+use crate::ports::providers::{Channel, MessagingProvider, OutboundMessage, ProviderError};
+use crate::ports::store::{
+    Commit, NewEscalation, OutboxRecord, OutboxStatus, OutboxUpdate, ProviderDomain, Store,
+};
+use crate::resilience::backoff::{ErrorClass, RetryPolicy};
+use crate::resilience::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+use crate::resilience::token_bucket::TokenBucket;
+
+/// Rows fetched per poll.
+const BATCH: usize = 256;
+/// Calls in flight at once.
+const MAX_IN_FLIGHT: usize = 64;
+/// While the breaker is open, work is deferred by this much (SPEC §6: 5 min).
+const DEFERRAL: i64 = 300;
+/// `last_error` prefix marking an attempt whose outcome is unknown.
+const UNKNOWN: &str = "outcome_unknown: ";
+
+/// New outbox work was committed: look now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct OutboxChanged;
+
+/// Asks for the supervisor's state (for the admin API).
+#[derive(Message)]
+#[rtype(result = "SupervisorSnapshot")]
+pub struct GetSnapshot;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SupervisorSnapshot {
+    pub domain: ProviderDomain,
+    pub breaker: BreakerState,
+    pub tokens: f64,
+    pub in_flight: usize,
+    pub sent: u64,
+    pub retried: u64,
+    pub dead_lettered: u64,
+    pub reconciled: u64,
+}
+
+pub struct MessagingSupervisor {
+    tenant_id: String,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGen>,
+    provider: Arc<dyn MessagingProvider>,
+    directory: Option<Addr<Directory>>,
+    breaker: CircuitBreaker,
+    breaker_config: BreakerConfig,
+    bucket: TokenBucket,
+    policy: RetryPolicy,
+    rng: StdRng,
+    in_flight: HashSet<String>,
+    polling: bool,
+    poll_again: bool,
+    sleeper: Option<SpawnHandle>,
+    staff_told_at: Option<DateTime<Utc>>,
+    breaker_saving: bool,
+    breaker_dirty: bool,
+    stats: SupervisorSnapshot,
+}
+
+impl MessagingSupervisor {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        tenant_id: String,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGen>,
+        provider: Arc<dyn MessagingProvider>,
+        directory: Option<Addr<Directory>>,
+        bucket: TokenBucket,
+        seed: u64,
+    ) -> Self {
+        let config = BreakerConfig::messaging();
+        Self {
+            tenant_id,
+            store,
+            clock,
+            ids,
+            provider,
+            directory,
+            breaker: CircuitBreaker::new(config.clone()),
+            breaker_config: config,
+            bucket,
+            policy: RetryPolicy::messaging(),
+            rng: StdRng::seed_from_u64(seed),
+            in_flight: HashSet::new(),
+            polling: false,
+            poll_again: false,
+            sleeper: None,
+            staff_told_at: None,
+            breaker_saving: false,
+            breaker_dirty: false,
+            stats: SupervisorSnapshot {
+                domain: ProviderDomain::Messaging,
+                breaker: BreakerState::Closed,
+                tokens: 0.0,
+                in_flight: 0,
+                sent: 0,
+                retried: 0,
+                dead_lettered: 0,
+                reconciled: 0,
+            },
+        }
+    }
+
+    fn poll(&mut self, ctx: &mut Context<Self>) {
+        if self.polling {
+            self.poll_again = true;
+            return;
+        }
+        self.polling = true;
+        let now = self.clock.now();
+        let rows = self
+            .store
+            .ready_outbox(ProviderDomain::Messaging, now, BATCH);
+        ctx.spawn(rows.into_actor(self).map(|rows, sup, ctx| {
+            sup.polling = false;
+            match rows {
+                Ok(rows) => sup.work(rows, ctx),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read the messaging outbox; retrying in 1 s");
+                    let at = sup.clock.now() + Duration::seconds(1);
+                    sup.sleep_until(at, ctx);
+                    return;
+                }
+            }
+            if std::mem::take(&mut sup.poll_again) {
+                sup.poll(ctx);
+            } else {
+                sup.arm(ctx);
+            }
+        }));
+    }
+
+    fn work(&mut self, rows: Vec<OutboxRecord>, ctx: &mut Context<Self>) {
+        for row in rows {
+            if self.in_flight.len() >= MAX_IN_FLIGHT {
+                self.poll_again = true;
+                break;
+            }
+            if self.in_flight.contains(&row.item.id) {
+                continue;
+            }
+            let now = self.clock.now();
+            if let Err(wait) = self.bucket.try_take(now) {
+                let at = now + Duration::from_std(wait).unwrap_or_else(|_| Duration::seconds(1));
+                self.sleep_until(at, ctx);
+                self.poll_again = false;
+                return;
+            }
+            if let Err(open) = self.breaker.allow(now) {
+                self.defer_while_open(row, open.retry_at, ctx);
+                continue;
+            }
+            self.attempt(row, ctx);
+        }
+    }
+
+    /// Reconciles (when the last outcome is unknown), then sends one row.
+    fn attempt(&mut self, row: OutboxRecord, ctx: &mut Context<Self>) {
+        let id = row.item.id.clone();
+        self.in_flight.insert(id.clone());
+        let reconcile_first = row.status == OutboxStatus::InFlight
+            || row
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with(UNKNOWN));
+        let attempts = row.attempts + 1;
+        let store = self.store.clone();
+        let provider = self.provider.clone();
+        let message = match outbound(&row) {
+            Ok(message) => message,
+            Err(reason) => {
+                self.settle_dead(row, reason, ctx);
+                return;
+            }
+        };
+        let key = row.item.idempotency_key.clone();
+        let provider_ref = row.provider_ref.clone();
+        let call = async move {
+            if reconcile_first {
+                if let Some(receipt) = provider.lookup(key, provider_ref).await? {
+                    return Ok((receipt, true));
+                }
+            }
+            store
+                .update_outbox(OutboxUpdate::Started { id, attempts })
+                .await
+                .map_err(|e| ProviderError {
+                    class: ErrorClass::Network,
+                    message: format!("store: {e}"),
+                    outcome_unknown: false,
+                })?;
+            provider.send(message).await.map(|receipt| (receipt, false))
+        };
+        ctx.spawn(call.into_actor(self).map(move |result, sup, ctx| {
+            // The row stays in `in_flight` until its outcome is written (see `write`),
+            // so a poll in between cannot pick it up again.
+            let now = sup.clock.now();
+            match result {
+                Ok((receipt, reconciled)) => {
+                    if reconciled {
+                        sup.stats.reconciled += 1;
+                    } else {
+                        sup.breaker.on_success(now);
+                        sup.stats.sent += 1;
+                    }
+                    sup.settle_done(row, receipt.provider_ref, ctx);
+                }
+                Err(error) => {
+                    if counts_against_provider(&error.class) {
+                        sup.breaker.on_failure(now);
+                    }
+                    sup.retry_or_dead(row, attempts, error, ctx);
+                }
+            }
+            sup.save_breaker(ctx);
+        }));
+    }
+
+    fn settle_done(&mut self, row: OutboxRecord, provider_ref: String, ctx: &mut Context<Self>) {
+        let update = OutboxUpdate::Done {
+            id: row.item.id.clone(),
+            provider_ref: Some(provider_ref.clone()),
+        };
+        self.write(update, ctx);
+        self.tell_owner(&row, Some(provider_ref), None);
+    }
+
+    fn retry_or_dead(
+        &mut self,
+        row: OutboxRecord,
+        attempts: i32,
+        error: ProviderError,
+        ctx: &mut Context<Self>,
+    ) {
+        let now = self.clock.now();
+        let text = if error.outcome_unknown {
+            format!("{UNKNOWN}{}", error.message)
+        } else {
+            error.message.clone()
+        };
+        match self.policy.next_delay(
+            u32::try_from(attempts).unwrap_or(u32::MAX),
+            &error.class,
+            &mut self.rng,
+        ) {
+            Some(delay) => {
+                self.stats.retried += 1;
+                let at = now + Duration::from_std(delay).unwrap_or_else(|_| Duration::seconds(30));
+                self.write(
+                    OutboxUpdate::Retry {
+                        id: row.item.id.clone(),
+                        at,
+                        error: text,
+                    },
+                    ctx,
+                );
+            }
+            None => self.settle_dead(row, text, ctx),
+        }
+    }
+
+    fn settle_dead(&mut self, row: OutboxRecord, error: String, ctx: &mut Context<Self>) {
+        self.stats.dead_lettered += 1;
+        let escalation = NewEscalation {
+            id: self.ids.new_id(),
+            tenant_id: row.item.tenant_id.clone(),
+            appointment_id: (row.item.owner_type == "appointment")
+                .then(|| row.item.owner_id.clone()),
+            customer_id: row
+                .item
+                .payload
+                .get("customerId")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            reason: "delivery_failed".to_string(),
+            priority: "medium".to_string(),
+            details: json!({"kind": row.item.kind, "error": error, "outboxId": row.item.id}),
+            created_at: self.clock.now(),
+        };
+        self.write(
+            OutboxUpdate::Dead {
+                id: row.item.id.clone(),
+                error: error.clone(),
+                escalation,
+            },
+            ctx,
+        );
+        self.tell_owner(&row, None, Some(error));
+    }
+
+    /// While the breaker is open: defer the row and tell staff once per open period.
+    fn defer_while_open(
+        &mut self,
+        row: OutboxRecord,
+        retry_at: DateTime<Utc>,
+        ctx: &mut Context<Self>,
+    ) {
+        let now = self.clock.now();
+        let deferred_to = (now + Duration::seconds(DEFERRAL)).max(retry_at);
+        if row.status == OutboxStatus::Pending && row.next_attempt_at < deferred_to {
+            self.write(
+                OutboxUpdate::Retry {
+                    id: row.item.id.clone(),
+                    at: deferred_to,
+                    error: row
+                        .last_error
+                        .clone()
+                        .unwrap_or_else(|| "deferred: messaging circuit breaker open".to_string()),
+                },
+                ctx,
+            );
+        }
+        let told_recently = self
+            .staff_told_at
+            .is_some_and(|at| now - at < Duration::seconds(DEFERRAL));
+        if !told_recently {
+            self.staff_told_at = Some(now);
+            let commit = Commit {
+                escalations: vec![NewEscalation {
+                    id: self.ids.new_id(),
+                    tenant_id: self.tenant_id.clone(),
+                    appointment_id: None,
+                    customer_id: None,
+                    reason: "messaging_unavailable".to_string(),
+                    priority: "high".to_string(),
+                    details: json!({"retryAt": retry_at, "deferredTo": deferred_to}),
+                    created_at: now,
+                }],
+                ..Commit::default()
+            };
+            let store = self.store.clone();
+            ctx.spawn(async move { store.commit(commit).await }.into_actor(self).map(|r, _, _| {
+                if let Err(error) = r {
+                    tracing::warn!(%error, "cannot record the messaging_unavailable escalation");
+                }
+            }));
+        }
+        self.sleep_until(retry_at, ctx);
+    }
+
+    /// Records an attempt's outcome, then releases the row and looks for more work.
+    fn write(&mut self, update: OutboxUpdate, ctx: &mut Context<Self>) {
+        let store = self.store.clone();
+        let id = update.id().to_string();
+        ctx.spawn(
+            async move { store.update_outbox(update).await }
+                .into_actor(self)
+                .map(move |r, sup, ctx| {
+                    if let Err(error) = r {
+                        // The row stays in flight or pending; the next attempt reconciles it.
+                        tracing::warn!(%error, "cannot record an outbox outcome");
+                    }
+                    sup.in_flight.remove(&id);
+                    sup.poll(ctx);
+                }),
+        );
+    }
+
+    fn tell_owner(&self, row: &OutboxRecord, provider_ref: Option<String>, error: Option<String>) {
+        let (Some(directory), "appointment") = (&self.directory, row.item.owner_type.as_str())
+        else {
+            return;
+        };
+        directory.do_send(Route {
+            appointment_id: row.item.owner_id.clone(),
+            command: AppointmentCommand::SideEffectSettled {
+                kind: row.item.kind.clone(),
+                idempotency_key: row.item.idempotency_key.clone(),
+                provider_ref,
+                error,
+            },
+        });
+    }
+
+    /// Persists the breaker. One save at a time, the latest state last: a save asked
+    /// for while another is running is done after it, with the state of that moment.
+    fn save_breaker(&mut self, ctx: &mut Context<Self>) {
+        if self.breaker_saving {
+            self.breaker_dirty = true;
+            return;
+        }
+        self.breaker_saving = true;
+        let snapshot = self.breaker.snapshot();
+        let store = self.store.clone();
+        let tenant = self.tenant_id.clone();
+        let now = self.clock.now();
+        ctx.spawn(
+            async move {
+                store
+                    .save_breaker(tenant, ProviderDomain::Messaging, snapshot, now)
+                    .await
+            }
+            .into_actor(self)
+            .map(|r, sup, ctx| {
+                if let Err(error) = r {
+                    tracing::warn!(%error, "cannot persist the messaging breaker");
+                }
+                sup.breaker_saving = false;
+                if std::mem::take(&mut sup.breaker_dirty) {
+                    sup.save_breaker(ctx);
+                }
+            }),
+        );
+    }
+
+    /// Sleeps until the next pending row is due (or a poke arrives).
+    fn arm(&mut self, ctx: &mut Context<Self>) {
+        let next = self.store.next_outbox_due(ProviderDomain::Messaging);
+        ctx.spawn(next.into_actor(self).map(|next, sup, ctx| match next {
+            Ok(Some(at)) => sup.sleep_until(at, ctx),
+            Ok(None) => {
+                if let Some(handle) = sup.sleeper.take() {
+                    ctx.cancel_future(handle);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the next outbox time; retrying in 1 s");
+                let at = sup.clock.now() + Duration::seconds(1);
+                sup.sleep_until(at, ctx);
+            }
+        }));
+    }
+
+    fn sleep_until(&mut self, at: DateTime<Utc>, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.sleeper.take() {
+            ctx.cancel_future(handle);
+        }
+        let sleep = self.clock.sleep_until(at);
+        self.sleeper = Some(ctx.spawn(sleep.into_actor(self).map(|(), sup, ctx| {
+            sup.sleeper = None;
+            sup.poll(ctx);
+        })));
+    }
+}
+
+/// Errors that say something about the provider's health (not about one message).
+fn counts_against_provider(class: &ErrorClass) -> bool {
+    matches!(
+        class,
+        ErrorClass::Timeout
+            | ErrorClass::Network
+            | ErrorClass::ServerError
+            | ErrorClass::RateLimited { .. }
+    )
+}
+
+fn outbound(row: &OutboxRecord) -> Result<OutboundMessage, String> {
+    let payload = &row.item.payload;
+    let text = |field: &str| {
+        payload
+            .get(field)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let to = text("to").ok_or("outbox payload has no `to`")?;
+    let body = text("body").ok_or("outbox payload has no `body`")?;
+    let channel = match text("channel").as_deref() {
+        Some("whatsapp") => Channel::Whatsapp,
+        _ => Channel::Sms,
+    };
+    Ok(OutboundMessage {
+        idempotency_key: row.item.idempotency_key.clone(),
+        channel,
+        to,
+        body,
+    })
+}
+
+impl Actor for MessagingSupervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let load = self
+            .store
+            .load_breaker(self.tenant_id.clone(), ProviderDomain::Messaging);
+        ctx.wait(load.into_actor(self).map(|snapshot, sup, ctx| {
+            match snapshot {
+                Ok(Some(snapshot)) => {
+                    sup.breaker = CircuitBreaker::restore(sup.breaker_config.clone(), snapshot);
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "cannot load the messaging breaker; starting closed")
+                }
+            }
+            sup.poll(ctx);
+        }));
+    }
+}
+
+impl Handler<OutboxChanged> for MessagingSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: OutboxChanged, ctx: &mut Self::Context) {
+        self.poll(ctx);
+    }
+}
+
+impl Handler<GetSnapshot> for MessagingSupervisor {
+    type Result = MessageResult<GetSnapshot>;
+
+    fn handle(&mut self, _: GetSnapshot, _ctx: &mut Self::Context) -> Self::Result {
+        let now = self.clock.now();
+        MessageResult(SupervisorSnapshot {
+            breaker: self.breaker.state(now),
+            tokens: self.bucket.available(now),
+            in_flight: self.in_flight.len(),
+            ..self.stats.clone()
+        })
+    }
+}
+
+impl Handler<crate::engine::Shutdown> for MessagingSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: crate::engine::Shutdown, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}

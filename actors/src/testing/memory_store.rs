@@ -1,0 +1,396 @@
+//! `MemoryStore`: the `Store` port in memory. Commits are atomic (applied to a copy,
+//! swapped in only when every check passes), versions are checked, outbox rows are
+//! unique by idempotency key, and failures can be injected.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::ports::store::*;
+use crate::ports::BoxFuture;
+use crate::resilience::breaker::BreakerSnapshot;
+
+#[derive(Debug, Clone, Default)]
+pub struct MemoryState {
+    pub appointments: BTreeMap<String, AppointmentRecord>,
+    pub customers: BTreeMap<String, CustomerRecord>,
+    /// customer id → (appointments, confirmed, no_shows, reschedules)
+    pub counters: BTreeMap<String, (i32, i32, i32, i32)>,
+    pub workflows: BTreeMap<String, WorkflowRecord>,
+    pub events: Vec<NewEvent>,
+    /// (tenant, key) → timer
+    pub timers: BTreeMap<(String, String), TimerRecord>,
+    /// id → row
+    pub outbox: BTreeMap<String, OutboxRecord>,
+    pub dead_letters: Vec<(OutboxRecord, String)>,
+    pub escalations: Vec<NewEscalation>,
+    pub breakers: BTreeMap<(String, ProviderDomain), BreakerSnapshot>,
+    pub commits: u64,
+}
+
+/// The in-memory store. Clones share state.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    state: Arc<Mutex<MemoryState>>,
+    fail_next_commits: Arc<Mutex<u32>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A copy of everything stored.
+    pub fn snapshot(&self) -> MemoryState {
+        self.lock().clone()
+    }
+
+    /// The next `n` commits fail with `Unavailable` and change nothing.
+    pub fn fail_next_commits(&self, n: u32) {
+        *self
+            .fail_next_commits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = n;
+    }
+
+    fn lock(&self) -> MutexGuard<'_, MemoryState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn apply(state: &mut MemoryState, commit: Commit, now: DateTime<Utc>) -> StoreResult<()> {
+        if let Some(write) = commit.customer {
+            match write {
+                CustomerWrite::Upsert(customer) => {
+                    let phone_taken = state.customers.values().any(|c| {
+                        c.id != customer.id
+                            && c.tenant_id == customer.tenant_id
+                            && c.phone_e164.is_some()
+                            && c.phone_e164 == customer.phone_e164
+                    });
+                    if phone_taken {
+                        return Err(StoreError::Conflict("customer phone taken".into()));
+                    }
+                    state.counters.entry(customer.id.clone()).or_default();
+                    state.customers.insert(customer.id.clone(), customer);
+                }
+                CustomerWrite::Counters {
+                    customer_id,
+                    appointments,
+                    confirmed,
+                    no_shows,
+                    reschedules,
+                } => {
+                    let c = state.counters.entry(customer_id).or_default();
+                    c.0 += appointments;
+                    c.1 += confirmed;
+                    c.2 += no_shows;
+                    c.3 += reschedules;
+                }
+            }
+        }
+        if let Some(Versioned {
+            record,
+            expected_version,
+        }) = commit.appointment
+        {
+            let existing = state.appointments.get(&record.id);
+            match (existing, expected_version) {
+                (None, None) => {
+                    let duplicate = state.appointments.values().any(|a| {
+                        a.tenant_id == record.tenant_id
+                            && a.source == record.source
+                            && a.external_id == record.external_id
+                    });
+                    if duplicate {
+                        return Err(StoreError::Conflict("external id taken".into()));
+                    }
+                }
+                (Some(current), Some(expected)) if current.version == expected => {}
+                _ => return Err(StoreError::Conflict(format!("appointment {}", record.id))),
+            }
+            state.appointments.insert(record.id.clone(), record);
+        }
+        for Versioned {
+            record,
+            expected_version,
+        } in commit.workflows
+        {
+            let current = state.workflows.get(&record.id).map(|w| w.version);
+            if current != expected_version {
+                return Err(StoreError::Conflict(format!("workflow {}", record.id)));
+            }
+            state.workflows.insert(record.id.clone(), record);
+        }
+        for event in commit.events {
+            if state.events.iter().any(|e| e.event_id == event.event_id) {
+                return Err(StoreError::Conflict(format!("event {}", event.event_id)));
+            }
+            state.events.push(event);
+        }
+        for spec in commit.set_timers {
+            state.timers.insert(
+                (spec.tenant_id.clone(), spec.key.clone()),
+                TimerRecord {
+                    spec,
+                    status: TimerStatus::Scheduled,
+                },
+            );
+        }
+        let mut mark = |keys: Vec<(String, String)>, status: TimerStatus| {
+            for key in keys {
+                if let Some(timer) = state.timers.get_mut(&key) {
+                    if timer.status == TimerStatus::Scheduled {
+                        timer.status = status;
+                    }
+                }
+            }
+        };
+        mark(commit.cancel_timers, TimerStatus::Cancelled);
+        mark(commit.fired_timers, TimerStatus::Fired);
+        mark(commit.missed_timers, TimerStatus::Missed);
+        for item in commit.outbox {
+            let exists = state.outbox.values().any(|o| {
+                o.item.tenant_id == item.tenant_id && o.item.idempotency_key == item.idempotency_key
+            });
+            if exists {
+                continue;
+            }
+            state.outbox.insert(
+                item.id.clone(),
+                OutboxRecord {
+                    next_attempt_at: item.not_before,
+                    item,
+                    status: OutboxStatus::Pending,
+                    attempts: 0,
+                    provider_ref: None,
+                    last_error: None,
+                },
+            );
+        }
+        state.escalations.extend(commit.escalations);
+        let _ = now;
+        state.commits += 1;
+        Ok(())
+    }
+}
+
+fn ready<T: Send + 'static>(value: T) -> BoxFuture<'static, T> {
+    Box::pin(async move { value })
+}
+
+impl Store for MemoryStore {
+    fn commit(&self, commit: Commit) -> BoxFuture<'static, StoreResult<()>> {
+        {
+            let mut failures = self
+                .fail_next_commits
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if *failures > 0 {
+                *failures -= 1;
+                return ready(Err(StoreError::Unavailable("injected failure".into())));
+            }
+        }
+        let mut state = self.lock();
+        let mut next = state.clone();
+        let result = Self::apply(&mut next, commit, Utc::now());
+        if result.is_ok() {
+            *state = next;
+        }
+        ready(result)
+    }
+
+    fn load_appointment(
+        &self,
+        id: String,
+    ) -> BoxFuture<'static, StoreResult<Option<AppointmentRecord>>> {
+        ready(Ok(self.lock().appointments.get(&id).cloned()))
+    }
+
+    fn find_appointment(
+        &self,
+        tenant_id: String,
+        source: String,
+        external_id: String,
+    ) -> BoxFuture<'static, StoreResult<Option<AppointmentRecord>>> {
+        let found = self
+            .lock()
+            .appointments
+            .values()
+            .find(|a| {
+                a.tenant_id == tenant_id && a.source == source && a.external_id == external_id
+            })
+            .cloned();
+        ready(Ok(found))
+    }
+
+    fn load_customer(&self, id: String) -> BoxFuture<'static, StoreResult<Option<CustomerRecord>>> {
+        ready(Ok(self.lock().customers.get(&id).cloned()))
+    }
+
+    fn find_customer_by_phone(
+        &self,
+        tenant_id: String,
+        phone_e164: String,
+    ) -> BoxFuture<'static, StoreResult<Option<CustomerRecord>>> {
+        let found = self
+            .lock()
+            .customers
+            .values()
+            .find(|c| {
+                c.tenant_id == tenant_id && c.phone_e164.as_deref() == Some(phone_e164.as_str())
+            })
+            .cloned();
+        ready(Ok(found))
+    }
+
+    fn workflows_of_appointment(
+        &self,
+        appointment_id: String,
+    ) -> BoxFuture<'static, StoreResult<Vec<WorkflowRecord>>> {
+        let mut found: Vec<WorkflowRecord> = self
+            .lock()
+            .workflows
+            .values()
+            .filter(|w| w.appointment_id.as_deref() == Some(appointment_id.as_str()))
+            .cloned()
+            .collect();
+        found.sort_by_key(|w| w.created_at);
+        ready(Ok(found))
+    }
+
+    fn due_timers(
+        &self,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> BoxFuture<'static, StoreResult<Vec<TimerRecord>>> {
+        let mut due: Vec<TimerRecord> = self
+            .lock()
+            .timers
+            .values()
+            .filter(|t| t.status == TimerStatus::Scheduled && t.spec.due_at <= until)
+            .cloned()
+            .collect();
+        due.sort_by(|a, b| (a.spec.due_at, &a.spec.key).cmp(&(b.spec.due_at, &b.spec.key)));
+        due.truncate(limit);
+        ready(Ok(due))
+    }
+
+    fn timers_of(
+        &self,
+        owner_type: String,
+        owner_id: String,
+    ) -> BoxFuture<'static, StoreResult<Vec<TimerRecord>>> {
+        let mut found: Vec<TimerRecord> = self
+            .lock()
+            .timers
+            .values()
+            .filter(|t| t.spec.owner_type == owner_type && t.spec.owner_id == owner_id)
+            .cloned()
+            .collect();
+        found.sort_by_key(|t| t.spec.due_at);
+        ready(Ok(found))
+    }
+
+    fn ready_outbox(
+        &self,
+        domain: ProviderDomain,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> BoxFuture<'static, StoreResult<Vec<OutboxRecord>>> {
+        let mut found: Vec<OutboxRecord> = self
+            .lock()
+            .outbox
+            .values()
+            .filter(|o| {
+                o.item.domain == domain
+                    && (o.status == OutboxStatus::InFlight
+                        || (o.status == OutboxStatus::Pending && o.next_attempt_at <= now))
+            })
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| (a.next_attempt_at, &a.item.id).cmp(&(b.next_attempt_at, &b.item.id)));
+        found.truncate(limit);
+        ready(Ok(found))
+    }
+
+    fn next_outbox_due(
+        &self,
+        domain: ProviderDomain,
+    ) -> BoxFuture<'static, StoreResult<Option<DateTime<Utc>>>> {
+        let next = self
+            .lock()
+            .outbox
+            .values()
+            .filter(|o| o.item.domain == domain && o.status == OutboxStatus::Pending)
+            .map(|o| o.next_attempt_at)
+            .min();
+        ready(Ok(next))
+    }
+
+    fn update_outbox(&self, update: OutboxUpdate) -> BoxFuture<'static, StoreResult<()>> {
+        let mut state = self.lock();
+        let id = match &update {
+            OutboxUpdate::Started { id, .. }
+            | OutboxUpdate::Done { id, .. }
+            | OutboxUpdate::Retry { id, .. }
+            | OutboxUpdate::Dead { id, .. } => id.clone(),
+        };
+        let Some(row) = state.outbox.get_mut(&id) else {
+            return ready(Err(StoreError::Failed(format!("no outbox row {id}"))));
+        };
+        let mut dead = None;
+        match update {
+            OutboxUpdate::Started { attempts, .. } => {
+                row.status = OutboxStatus::InFlight;
+                row.attempts = attempts;
+            }
+            OutboxUpdate::Done { provider_ref, .. } => {
+                row.status = OutboxStatus::Done;
+                row.provider_ref = provider_ref;
+                row.last_error = None;
+            }
+            OutboxUpdate::Retry { at, error, .. } => {
+                row.status = OutboxStatus::Pending;
+                row.next_attempt_at = at;
+                row.last_error = Some(error);
+            }
+            OutboxUpdate::Dead {
+                error, escalation, ..
+            } => {
+                row.status = OutboxStatus::Dead;
+                row.last_error = Some(error.clone());
+                dead = Some((row.clone(), error, escalation));
+            }
+        }
+        if let Some((row, error, escalation)) = dead {
+            state.dead_letters.push((row, error));
+            state.escalations.push(escalation);
+        }
+        ready(Ok(()))
+    }
+
+    fn load_breaker(
+        &self,
+        tenant_id: String,
+        domain: ProviderDomain,
+    ) -> BoxFuture<'static, StoreResult<Option<BreakerSnapshot>>> {
+        ready(Ok(self.lock().breakers.get(&(tenant_id, domain)).cloned()))
+    }
+
+    fn save_breaker(
+        &self,
+        tenant_id: String,
+        domain: ProviderDomain,
+        snapshot: BreakerSnapshot,
+        _now: DateTime<Utc>,
+    ) -> BoxFuture<'static, StoreResult<()>> {
+        self.lock().breakers.insert((tenant_id, domain), snapshot);
+        ready(Ok(()))
+    }
+}
+
+/// How long dead letters are kept (SPEC §6).
+pub fn dead_letter_retention() -> Duration {
+    Duration::days(30)
+}

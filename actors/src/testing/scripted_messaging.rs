@@ -1,0 +1,82 @@
+//! `ScriptedMessaging`: a messaging provider that answers from a script and records
+//! every message it accepted, for engine tests without HTTP.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use crate::ports::providers::{MessagingProvider, OutboundMessage, ProviderError, SendReceipt};
+use crate::ports::BoxFuture;
+
+#[derive(Debug, Clone, Default)]
+pub struct ScriptedMessaging {
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    script: VecDeque<Result<(), ProviderError>>,
+    delivered: Vec<OutboundMessage>,
+    calls: usize,
+}
+
+impl ScriptedMessaging {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Queues answers for the next calls; when the script is empty calls succeed.
+    pub fn push(&self, answer: Result<(), ProviderError>) {
+        self.lock().script.push_back(answer);
+    }
+
+    /// Messages the provider accepted, in order.
+    pub fn delivered(&self) -> Vec<OutboundMessage> {
+        self.lock().delivered.clone()
+    }
+
+    /// Every send attempt, accepted or not.
+    pub fn calls(&self) -> usize {
+        self.lock().calls
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl MessagingProvider for ScriptedMessaging {
+    fn send(
+        &self,
+        message: OutboundMessage,
+    ) -> BoxFuture<'static, Result<SendReceipt, ProviderError>> {
+        let mut inner = self.lock();
+        inner.calls += 1;
+        let answer = inner.script.pop_front().unwrap_or(Ok(()));
+        let result = answer.map(|()| {
+            let receipt = SendReceipt {
+                provider_ref: format!("SM{:032}", inner.delivered.len()),
+                status: "queued".to_string(),
+            };
+            inner.delivered.push(message);
+            receipt
+        });
+        Box::pin(async move { result })
+    }
+
+    fn lookup(
+        &self,
+        idempotency_key: String,
+        _provider_ref: Option<String>,
+    ) -> BoxFuture<'static, Result<Option<SendReceipt>, ProviderError>> {
+        let inner = self.lock();
+        let found = inner
+            .delivered
+            .iter()
+            .position(|m| m.idempotency_key == idempotency_key)
+            .map(|i| SendReceipt {
+                provider_ref: format!("SM{i:032}"),
+                status: "sent".to_string(),
+            });
+        Box::pin(async move { Ok(found) })
+    }
+}
