@@ -10,7 +10,10 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use chrono::Utc;
 
+use actors::engine::Engine;
+
 use crate::config::Config;
+use crate::engine_host::start_engine;
 use crate::http::{self, request_context::request_context, AppState};
 use crate::store::{migrations, models::Tenant, tenant_queries, Database, StoreError};
 
@@ -22,6 +25,8 @@ const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("cannot start the engine: {0}")]
+    Engine(std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -34,27 +39,15 @@ pub struct Application {
     server: Server,
     address: SocketAddr,
     db: Database,
+    engine: Engine,
 }
 
 impl Application {
     /// Opens the database, applies migrations (when configured), makes sure the
     /// business's tenant exists, and binds the HTTP listener.
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        let db = Database::open(&config.database)?;
-        if config.database.migrate_on_start {
-            let applied = db.run(migrations::run_pending).await?;
-            if !applied.is_empty() {
-                tracing::info!(migrations = ?applied, "migrations applied");
-            }
-        } else {
-            let pending = db.run(migrations::pending_count).await?;
-            if pending > 0 {
-                return Err(StoreError::MigrationsPending(pending).into());
-            }
-        }
-        let tenant = default_tenant(&config);
-        db.run(move |conn| tenant_queries::ensure(conn, &tenant))
-            .await?;
+        let db = prepare_database(&config).await?;
+        let engine = start_engine(&config, &db).map_err(StartError::Engine)?;
 
         let listener = TcpListener::bind(config.listen).map_err(|source| StartError::Bind {
             addr: config.listen,
@@ -71,6 +64,7 @@ impl Application {
             config: Arc::new(config),
             db: db.clone(),
             metrics: http::metrics_recorder(),
+            engine: engine.clone(),
         });
         let mut server = HttpServer::new(move || {
             App::new()
@@ -95,6 +89,7 @@ impl Application {
             server,
             address,
             db,
+            engine,
         })
     }
 
@@ -107,12 +102,18 @@ impl Application {
         &self.db
     }
 
+    /// The running engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// A handle that stops the server gracefully.
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }
 
-    /// Serves until stopped through [`Application::handle`].
+    /// Serves until stopped through [`Application::handle`], then stops the engine
+    /// (committed work is durable; timers and outbox rows resume at the next start).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let upkeep = actix_web::rt::spawn(async {
             let recorder = http::metrics_recorder();
@@ -124,6 +125,7 @@ impl Application {
         });
         let result = self.server.await;
         upkeep.abort();
+        self.engine.shutdown().await;
         result
     }
 
@@ -137,6 +139,27 @@ impl Application {
         });
         self.run_until_stopped().await
     }
+}
+
+/// Opens the database, applies pending migrations (or refuses to start when they are
+/// pending and migrating on start is off) and makes sure the business's tenant exists.
+pub async fn prepare_database(config: &Config) -> Result<Database, StartError> {
+    let db = Database::open(&config.database)?;
+    if config.database.migrate_on_start {
+        let applied = db.run(migrations::run_pending).await?;
+        if !applied.is_empty() {
+            tracing::info!(migrations = ?applied, "migrations applied");
+        }
+    } else {
+        let pending = db.run(migrations::pending_count).await?;
+        if pending > 0 {
+            return Err(StoreError::MigrationsPending(pending).into());
+        }
+    }
+    let tenant = default_tenant(config);
+    db.run(move |conn| tenant_queries::ensure(conn, &tenant))
+        .await?;
+    Ok(db)
 }
 
 fn default_tenant(config: &Config) -> Tenant {

@@ -424,7 +424,7 @@ async fn a_panicking_actor_restarts_from_committed_state() {
         .await
         .expect("mailbox")
         .expect("inspect");
-    assert_eq!(snapshot.restarts, 1);
+    assert_eq!(snapshot.actor.restarts, 1);
 }
 
 #[actix_rt::test]

@@ -1,6 +1,7 @@
 //! The `aro` command line: argument parsing and dispatch. Each subcommand lives in its
 //! own module; this is the binary's edge, where errors become exit codes.
 
+mod bench_cmd;
 mod config_cmd;
 mod migrate_cmd;
 mod serve_cmd;
@@ -53,6 +54,34 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Measure the engine (SPEC §10) on the configured database. Use a scratch data
+    /// directory: ARO_DATA_DIR=$(mktemp -d) aro bench engine
+    Bench {
+        #[command(subcommand)]
+        action: BenchAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchAction {
+    /// Book appointments through the engine (ingest rate with durable commits), then
+    /// fire their reminders at a steady rate (throughput and firing lag).
+    Engine {
+        /// Appointments to book.
+        #[arg(long, default_value_t = 20_000)]
+        appointments: usize,
+        /// Bookings in flight at once.
+        #[arg(long, default_value_t = 512)]
+        concurrency: usize,
+        /// Reminders per second offered to the timers.
+        #[arg(long, default_value_t = 5_000.0)]
+        rate: f64,
+    },
+    /// Write N scheduled appointments with their timers straight into the database.
+    Seed {
+        #[arg(long, default_value_t = 1_000_000)]
+        appointments: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +120,7 @@ pub fn main() -> ExitCode {
         Command::Serve => serve_cmd::run(loaded.config),
         Command::Migrate { action } => migrate_cmd::run(&loaded.config, action),
         Command::Config { action } => config_cmd::run(&loaded, action),
+        Command::Bench { action } => bench_cmd::run(loaded.config, action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

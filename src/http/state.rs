@@ -1,7 +1,9 @@
-//! What every handler can reach: the configuration, the database and the metrics.
+//! What every handler can reach: the configuration, the database, the metrics and the
+//! engine.
 
 use std::sync::Arc;
 
+use actors::engine::Engine;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
@@ -11,4 +13,5 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Database,
     pub metrics: PrometheusHandle,
+    pub engine: Engine,
 }

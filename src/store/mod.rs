@@ -4,6 +4,8 @@
 //! `*_queries.rs` module the queries for one area.
 
 mod connection;
+pub mod engine_queries;
+pub mod engine_store;
 mod error;
 pub mod migrations;
 pub mod models;
@@ -17,6 +19,7 @@ use diesel::connection::SimpleConnection;
 use diesel::r2d2::{Pool, PooledConnection};
 
 pub use connection::{Backend, DbConnection};
+pub use engine_store::DieselStore;
 pub use error::StoreError;
 
 use crate::config::{DatabaseConfig, DatabaseUrl};

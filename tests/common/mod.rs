@@ -333,3 +333,30 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
 pub fn fresh_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }
+
+/// Opens `db`, applies every migration and creates the `default` tenant, as `serve`
+/// does at start.
+pub async fn migrated_database(db: &TestDb) -> aro::store::Database {
+    let database = aro::store::Database::open(&db.config(&[]).database).expect("open database");
+    database
+        .run(aro::store::migrations::run_pending)
+        .await
+        .expect("migrations apply");
+    let now = chrono::Utc::now().naive_utc();
+    let tenant = aro::store::models::Tenant {
+        tenant_id: "default".into(),
+        name: "Test Clinic".into(),
+        profile: "healthcare".into(),
+        timezone: "UTC".into(),
+        phone: None,
+        country: "US".into(),
+        currency: "USD".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    database
+        .run(move |conn| aro::store::tenant_queries::ensure(conn, &tenant))
+        .await
+        .expect("default tenant");
+    database
+}

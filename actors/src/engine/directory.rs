@@ -14,7 +14,8 @@ use super::appointment_actor::{ActorSnapshot, AppointmentActor, Deliver, Inspect
 use super::commands::AppointmentCommand;
 use super::error::EngineError;
 use super::EngineDeps;
-use crate::ports::store::AppointmentRecord;
+use crate::domain::appointment_status::AppointmentStatus;
+use crate::ports::store::{AppointmentRecord, TimerRecord, TimerStatus, WorkflowRecord};
 
 /// Routes a command to the appointment `appointment_id`.
 #[derive(Message)]
@@ -33,18 +34,31 @@ pub struct ListActors;
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveActor {
     pub appointment_id: String,
+    /// The status in its last answer (`None` until it has answered once).
+    pub status: Option<AppointmentStatus>,
     /// Messages routed to it and not yet answered.
     pub in_flight: usize,
     pub idle_for: Duration,
 }
 
-/// Asks one actor for its state, activating it if needed.
+/// Asks one actor for its state, activating it if needed, with its pending timers and
+/// its workflows from the store.
 #[derive(Message)]
-#[rtype(result = "Result<ActorSnapshot, EngineError>")]
+#[rtype(result = "Result<AppointmentView, EngineError>")]
 pub struct InspectActor(pub String);
+
+/// One appointment as the admin API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppointmentView {
+    pub actor: ActorSnapshot,
+    /// Timers still scheduled, soonest first.
+    pub pending_timers: Vec<TimerRecord>,
+    pub workflows: Vec<WorkflowRecord>,
+}
 
 struct Entry {
     addr: Addr<AppointmentActor>,
+    status: Option<AppointmentStatus>,
     in_flight: usize,
     last_used: Instant,
 }
@@ -71,6 +85,7 @@ impl Directory {
             let addr = Supervisor::start(move |_| AppointmentActor::new(actor_id, deps));
             Entry {
                 addr,
+                status: None,
                 in_flight: 0,
                 last_used: Instant::now(),
             }
@@ -102,18 +117,21 @@ impl Actor for Directory {
     }
 }
 
-/// Finished routing one message: update the in-flight count.
+/// Finished routing one message: update the in-flight count and the known status.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Done(String);
+struct Done(String, Option<AppointmentStatus>);
 
 impl Handler<Done> for Directory {
     type Result = ();
 
-    fn handle(&mut self, Done(id): Done, _ctx: &mut Self::Context) {
+    fn handle(&mut self, Done(id, status): Done, _ctx: &mut Self::Context) {
         if let Some(entry) = self.actors.get_mut(&id) {
             entry.in_flight = entry.in_flight.saturating_sub(1);
             entry.last_used = Instant::now();
+            if status.is_some() {
+                entry.status = status;
+            }
         }
     }
 }
@@ -129,9 +147,17 @@ impl Handler<Route> for Directory {
         let me = ctx.address();
         let id = msg.appointment_id;
         Box::pin(async move {
-            let answer = addr.send(Deliver(msg.command)).await;
-            me.do_send(Done(id));
-            answer.unwrap_or(Err(EngineError::ActorUnavailable))
+            let answer = addr
+                .send(Deliver(msg.command))
+                .await
+                .unwrap_or(Err(EngineError::ActorUnavailable));
+            let status = answer
+                .as_ref()
+                .ok()
+                .and_then(|r| r.as_ref())
+                .map(|r| r.status);
+            me.do_send(Done(id, status));
+            answer
         })
     }
 }
@@ -145,6 +171,7 @@ impl Handler<ListActors> for Directory {
             .iter()
             .map(|(id, e)| LiveActor {
                 appointment_id: id.clone(),
+                status: e.status,
                 in_flight: e.in_flight,
                 idle_for: e.last_used.elapsed(),
             })
@@ -155,14 +182,28 @@ impl Handler<ListActors> for Directory {
 }
 
 impl Handler<InspectActor> for Directory {
-    type Result = ResponseFuture<Result<ActorSnapshot, EngineError>>;
+    type Result = ResponseFuture<Result<AppointmentView, EngineError>>;
 
     fn handle(&mut self, InspectActor(id): InspectActor, _ctx: &mut Self::Context) -> Self::Result {
         let addr = self.entry(&id).addr.clone();
+        let store = self.deps.store.clone();
         Box::pin(async move {
-            addr.send(Inspect)
+            let actor = addr
+                .send(Inspect)
                 .await
-                .map_err(|_| EngineError::ActorUnavailable)
+                .map_err(|_| EngineError::ActorUnavailable)?;
+            let timers = store
+                .timers_of("appointment".to_string(), id.clone())
+                .await?;
+            let workflows = store.workflows_of_appointment(id).await?;
+            Ok(AppointmentView {
+                actor,
+                pending_timers: timers
+                    .into_iter()
+                    .filter(|t| t.status == TimerStatus::Scheduled)
+                    .collect(),
+                workflows,
+            })
         })
     }
 }

@@ -21,7 +21,7 @@ use crate::supervisors::{MessagingSupervisor, OutboxChanged};
 use crate::timers::{TimerService, TimersChanged};
 pub use commands::{Actor as ChangedBy, AppointmentCommand, Booking, CustomerInfo};
 pub use decide::{EngineSettings, ReminderRule};
-pub use directory::{Directory, InspectActor, ListActors, LiveActor, Route};
+pub use directory::{AppointmentView, Directory, InspectActor, ListActors, LiveActor, Route};
 pub use error::EngineError;
 
 /// Stops an engine component (the directory stops every appointment actor with it).

@@ -381,6 +381,9 @@ pub trait Store: Send + Sync + 'static {
         domain: ProviderDomain,
     ) -> BoxFuture<'static, StoreResult<Option<DateTime<Utc>>>>;
 
+    /// Rows of `domain` waiting to be sent (pending or in flight): the queue depth.
+    fn outbox_depth(&self, domain: ProviderDomain) -> BoxFuture<'static, StoreResult<u64>>;
+
     fn update_outbox(&self, update: OutboxUpdate) -> BoxFuture<'static, StoreResult<()>>;
 
     fn load_breaker(

@@ -1,6 +1,6 @@
 //! The messaging supervisor (SMS / WhatsApp through a `MessagingProvider`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -45,6 +45,8 @@ pub struct SupervisorSnapshot {
     pub domain: ProviderDomain,
     pub breaker: BreakerState,
     pub tokens: f64,
+    /// Outbox rows waiting to be sent (pending or in flight).
+    pub queue_depth: u64,
     pub in_flight: usize,
     pub sent: u64,
     pub retried: u64,
@@ -65,6 +67,12 @@ pub struct MessagingSupervisor {
     policy: RetryPolicy,
     rng: StdRng,
     in_flight: HashSet<String>,
+    /// Counts recorded outcomes; with `settled`, tells a stale read from a fresh one.
+    epoch: u64,
+    /// Rows whose outcome was recorded after the running poll read the outbox (by the
+    /// epoch of the recording): that read may still show them in flight, so they are
+    /// skipped until the next poll.
+    settled: HashMap<String, u64>,
     polling: bool,
     poll_again: bool,
     sleeper: Option<SpawnHandle>,
@@ -100,6 +108,8 @@ impl MessagingSupervisor {
             policy: RetryPolicy::messaging(),
             rng: StdRng::seed_from_u64(seed),
             in_flight: HashSet::new(),
+            epoch: 0,
+            settled: HashMap::new(),
             polling: false,
             poll_again: false,
             sleeper: None,
@@ -110,6 +120,7 @@ impl MessagingSupervisor {
                 domain: ProviderDomain::Messaging,
                 breaker: BreakerState::Closed,
                 tokens: 0.0,
+                queue_depth: 0,
                 in_flight: 0,
                 sent: 0,
                 retried: 0,
@@ -126,11 +137,13 @@ impl MessagingSupervisor {
         }
         self.polling = true;
         let now = self.clock.now();
+        let read_at_epoch = self.epoch;
         let rows = self
             .store
             .ready_outbox(ProviderDomain::Messaging, now, BATCH);
-        ctx.spawn(rows.into_actor(self).map(|rows, sup, ctx| {
+        ctx.spawn(rows.into_actor(self).map(move |rows, sup, ctx| {
             sup.polling = false;
+            sup.settled.retain(|_, epoch| *epoch > read_at_epoch);
             match rows {
                 Ok(rows) => sup.work(rows, ctx),
                 Err(error) => {
@@ -154,7 +167,7 @@ impl MessagingSupervisor {
                 self.poll_again = true;
                 break;
             }
-            if self.in_flight.contains(&row.item.id) {
+            if self.in_flight.contains(&row.item.id) || self.settled.contains_key(&row.item.id) {
                 continue;
             }
             let now = self.clock.now();
@@ -368,6 +381,8 @@ impl MessagingSupervisor {
                         // The row stays in flight or pending; the next attempt reconciles it.
                         tracing::warn!(%error, "cannot record an outbox outcome");
                     }
+                    sup.epoch += 1;
+                    sup.settled.insert(id.clone(), sup.epoch);
                     sup.in_flight.remove(&id);
                     sup.poll(ctx);
                 }),
@@ -515,16 +530,20 @@ impl Handler<OutboxChanged> for MessagingSupervisor {
 }
 
 impl Handler<GetSnapshot> for MessagingSupervisor {
-    type Result = MessageResult<GetSnapshot>;
+    type Result = ResponseActFuture<Self, SupervisorSnapshot>;
 
     fn handle(&mut self, _: GetSnapshot, _ctx: &mut Self::Context) -> Self::Result {
-        let now = self.clock.now();
-        MessageResult(SupervisorSnapshot {
-            breaker: self.breaker.state(now),
-            tokens: self.bucket.available(now),
-            in_flight: self.in_flight.len(),
-            ..self.stats.clone()
-        })
+        let depth = self.store.outbox_depth(ProviderDomain::Messaging);
+        Box::pin(depth.into_actor(self).map(|depth, sup, _| {
+            let now = sup.clock.now();
+            SupervisorSnapshot {
+                breaker: sup.breaker.state(now),
+                tokens: sup.bucket.available(now),
+                queue_depth: depth.unwrap_or_default(),
+                in_flight: sup.in_flight.len(),
+                ..sup.stats.clone()
+            }
+        }))
     }
 }
 

@@ -328,6 +328,19 @@ impl Store for MemoryStore {
         ready(Ok(next))
     }
 
+    fn outbox_depth(&self, domain: ProviderDomain) -> BoxFuture<'static, StoreResult<u64>> {
+        let depth = self
+            .lock()
+            .outbox
+            .values()
+            .filter(|o| {
+                o.item.domain == domain
+                    && matches!(o.status, OutboxStatus::Pending | OutboxStatus::InFlight)
+            })
+            .count();
+        ready(Ok(depth as u64))
+    }
+
     fn update_outbox(&self, update: OutboxUpdate) -> BoxFuture<'static, StoreResult<()>> {
         let mut state = self.lock();
         let id = match &update {

@@ -1,9 +1,9 @@
-//! Row types for the tables in `schema.rs`, one struct per table as the need arises.
+//! The `tenants` row.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::tenants;
+use crate::store::schema::tenants;
 
 /// A business served by this daemon. A single-clinic install has one, `default`.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]

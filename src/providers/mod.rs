@@ -1,0 +1,7 @@
+//! Provider adapters: the engine's provider ports implemented over HTTP (awc) in each
+//! provider's wire format, and the sandbox implementations a new install runs with
+//! until credentials are configured.
+
+pub mod sandbox_messaging;
+
+pub use sandbox_messaging::SandboxMessaging;
