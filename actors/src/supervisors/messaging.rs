@@ -222,29 +222,17 @@ impl MessagingSupervisor {
                 })?;
             provider.send(message).await.map(|receipt| (receipt, false))
         };
-        ctx.spawn(call.into_actor(self).map(move |result, sup, ctx| {
-            // The row stays in `in_flight` until its outcome is written (see `write`),
-            // so a poll in between cannot pick it up again.
-            let now = sup.clock.now();
-            match result {
-                Ok((receipt, reconciled)) => {
-                    if reconciled {
-                        sup.stats.reconciled += 1;
-                    } else {
-                        sup.breaker.on_success(now);
-                        sup.stats.sent += 1;
-                    }
-                    sup.settle_done(row, receipt.provider_ref, ctx);
-                }
-                Err(error) => {
-                    if counts_against_provider(&error.class) {
-                        sup.breaker.on_failure(now);
-                    }
-                    sup.retry_or_dead(row, attempts, error, ctx);
-                }
-            }
-            sup.save_breaker(ctx);
-        }));
+        // Awaited on its own task and answered by message (see `Attempted`), so the
+        // context never polls a crowd of pending calls on every wake-up.
+        let me = ctx.address();
+        actix::spawn(async move {
+            let result = call.await;
+            me.do_send(Attempted {
+                row,
+                attempts,
+                result,
+            });
+        });
     }
 
     fn settle_done(&mut self, row: OutboxRecord, provider_ref: String, ctx: &mut Context<Self>) {
@@ -373,20 +361,11 @@ impl MessagingSupervisor {
     fn write(&mut self, update: OutboxUpdate, ctx: &mut Context<Self>) {
         let store = self.store.clone();
         let id = update.id().to_string();
-        ctx.spawn(
-            async move { store.update_outbox(update).await }
-                .into_actor(self)
-                .map(move |r, sup, ctx| {
-                    if let Err(error) = r {
-                        // The row stays in flight or pending; the next attempt reconciles it.
-                        tracing::warn!(%error, "cannot record an outbox outcome");
-                    }
-                    sup.epoch += 1;
-                    sup.settled.insert(id.clone(), sup.epoch);
-                    sup.in_flight.remove(&id);
-                    sup.poll(ctx);
-                }),
-        );
+        let me = ctx.address();
+        actix::spawn(async move {
+            let result = store.update_outbox(update).await;
+            me.do_send(Written { id, result });
+        });
     }
 
     fn tell_owner(&self, row: &OutboxRecord, provider_ref: Option<String>, error: Option<String>) {
@@ -552,5 +531,69 @@ impl Handler<crate::engine::Shutdown> for MessagingSupervisor {
 
     fn handle(&mut self, _: crate::engine::Shutdown, ctx: &mut Self::Context) {
         ctx.stop();
+    }
+}
+
+/// A provider call ended. The row stays in `in_flight` until its outcome is written
+/// (see `Written`), so a poll in between cannot pick it up again.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Attempted {
+    row: OutboxRecord,
+    attempts: i32,
+    result: Result<(crate::ports::providers::SendReceipt, bool), ProviderError>,
+}
+
+impl Handler<Attempted> for MessagingSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Attempted, ctx: &mut Self::Context) {
+        let Attempted {
+            row,
+            attempts,
+            result,
+        } = msg;
+        let now = self.clock.now();
+        match result {
+            Ok((receipt, reconciled)) => {
+                if reconciled {
+                    self.stats.reconciled += 1;
+                } else {
+                    self.breaker.on_success(now);
+                    self.stats.sent += 1;
+                }
+                self.settle_done(row, receipt.provider_ref, ctx);
+            }
+            Err(error) => {
+                if counts_against_provider(&error.class) {
+                    self.breaker.on_failure(now);
+                }
+                self.retry_or_dead(row, attempts, error, ctx);
+            }
+        }
+        self.save_breaker(ctx);
+    }
+}
+
+/// An attempt's outcome is recorded: release the row and look for more work.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Written {
+    id: String,
+    result: crate::ports::store::StoreResult<()>,
+}
+
+impl Handler<Written> for MessagingSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, Written { id, result }: Written, ctx: &mut Self::Context) {
+        if let Err(error) = result {
+            // The row stays in flight or pending; the next attempt reconciles it.
+            tracing::warn!(%error, "cannot record an outbox outcome");
+        }
+        self.epoch += 1;
+        self.settled.insert(id.clone(), self.epoch);
+        self.in_flight.remove(&id);
+        self.poll(ctx);
     }
 }

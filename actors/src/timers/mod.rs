@@ -183,30 +183,52 @@ impl TimerService {
                 return;
             }
         };
+        // Awaited on its own task, answered by message: the actor's context then never
+        // holds thousands of pending deliveries (actix polls every spawned future of a
+        // context on each wake-up).
         let sent = self.directory.send(route);
-        ctx.spawn(sent.into_actor(self).map(move |answer, service, ctx| {
-            service.in_flight.remove(&key);
-            let answer = answer.unwrap_or(Err(EngineError::ActorUnavailable));
-            match answer {
-                Ok(_) => {
-                    service.stats.fired += 1;
-                    service.attempts.remove(&key);
-                    service.recently_fired.insert(key, service.clock.now());
-                }
-                Err(error) => {
-                    service.stats.failed_deliveries += 1;
-                    let attempts = service.attempts.entry(key).or_insert(0);
-                    *attempts += 1;
-                    let delay = Duration::seconds(
-                        (1_i64 << (*attempts).min(9)).min(MAX_RETRY_DELAY_SECS),
-                    );
-                    tracing::warn!(key = %spec.key, attempts = *attempts, %error, "timer delivery failed; retrying");
-                    let wake = service.clock.now() + delay;
-                    service.wheel.insert(spec, wake);
-                    service.arm(ctx);
-                }
+        let me = ctx.address();
+        actix::spawn(async move {
+            let answer = sent.await.unwrap_or(Err(EngineError::ActorUnavailable));
+            me.do_send(Delivered { key, spec, answer });
+        });
+    }
+}
+
+/// A timer's owner answered (or could not be reached).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Delivered {
+    key: String,
+    spec: TimerSpec,
+    answer: Result<Option<crate::ports::store::AppointmentRecord>, EngineError>,
+}
+
+impl Handler<Delivered> for TimerService {
+    type Result = ();
+
+    fn handle(&mut self, msg: Delivered, ctx: &mut Self::Context) {
+        let Delivered { key, spec, answer } = msg;
+        let service = self;
+        service.in_flight.remove(&key);
+        match answer {
+            Ok(_) => {
+                service.stats.fired += 1;
+                service.attempts.remove(&key);
+                service.recently_fired.insert(key, service.clock.now());
             }
-        }));
+            Err(error) => {
+                service.stats.failed_deliveries += 1;
+                let attempts = service.attempts.entry(key).or_insert(0);
+                *attempts += 1;
+                let delay =
+                    Duration::seconds((1_i64 << (*attempts).min(9)).min(MAX_RETRY_DELAY_SECS));
+                tracing::warn!(key = %spec.key, attempts = *attempts, %error, "timer delivery failed; retrying");
+                let wake = service.clock.now() + delay;
+                service.wheel.insert(spec, wake);
+                service.arm(ctx);
+            }
+        }
     }
 }
 
