@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use actors::domain::appointment_status::AppointmentStatus;
-use actors::engine::{Booking, CustomerInfo, Engine, EngineOptions, EnginePorts, EngineSettings};
+use actors::engine::{Booking, Engine, EngineOptions, EnginePorts, EngineSettings};
 use actors::ports::clock::VirtualClock;
 use actors::ports::ids::UuidV7;
 use actors::ports::store::*;
 use actors::resilience::breaker::{BreakerSnapshot, BreakerState};
+use actors::testing::fixtures::sample_booking;
 use actors::testing::wait::{eventually, settle};
 use actors::testing::ScriptedMessaging;
 use aro::store::{Database, DieselStore};
@@ -474,23 +475,7 @@ async fn outbox_outcomes_and_breaker_state_round_trip(kind: Kind) {
 }
 
 fn booking(external_id: &str, starts_at: DateTime<Utc>) -> Booking {
-    Booking {
-        tenant_id: "default".into(),
-        source: "booking".into(),
-        external_id: external_id.into(),
-        starts_at,
-        ends_at: starts_at + Duration::minutes(30),
-        timezone: Some("America/New_York".into()),
-        service_type: Some("Cleaning".into()),
-        cancel_url: None,
-        reschedule_url: None,
-        customer: CustomerInfo {
-            phone_e164: Some("+15551230001".into()),
-            name: Some("Jane".into()),
-            email: None,
-            timezone: None,
-        },
-    }
+    sample_booking(external_id, starts_at)
 }
 
 fn start_engine(store: &DieselStore, clock: &VirtualClock, provider: &ScriptedMessaging) -> Engine {

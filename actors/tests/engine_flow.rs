@@ -8,12 +8,13 @@ use std::time::{Duration as StdDuration, Instant};
 
 use actors::domain::appointment_status::AppointmentStatus;
 use actors::engine::{
-    appointment_id_for, AppointmentCommand, Booking, ChangedBy, CustomerInfo, Engine, EngineError,
-    EngineOptions, EnginePorts, EngineSettings,
+    appointment_id_for, AppointmentCommand, Booking, ChangedBy, Engine, EngineError, EngineOptions,
+    EnginePorts, EngineSettings,
 };
 use actors::ports::clock::{Clock, VirtualClock};
 use actors::ports::ids::{IdGen, UuidV7};
 use actors::ports::store::{OutboxStatus, TimerStatus};
+use actors::testing::fixtures::sample_booking;
 use actors::testing::wait::{eventually, settle};
 use actors::testing::{MemoryStore, ScriptedMessaging};
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -76,23 +77,7 @@ fn start() -> Harness {
 }
 
 fn booking(external_id: &str, starts_at: DateTime<Utc>) -> Booking {
-    Booking {
-        tenant_id: "default".into(),
-        source: "booking".into(),
-        external_id: external_id.into(),
-        starts_at,
-        ends_at: starts_at + Duration::minutes(30),
-        timezone: Some("America/New_York".into()),
-        service_type: Some("Cleaning".into()),
-        cancel_url: None,
-        reschedule_url: None,
-        customer: CustomerInfo {
-            phone_e164: Some("+15551230001".into()),
-            name: Some("Jane".into()),
-            email: None,
-            timezone: None,
-        },
-    }
+    sample_booking(external_id, starts_at)
 }
 
 impl Harness {

@@ -7,8 +7,8 @@ use std::time::Duration as StdDuration;
 
 use actors::domain::appointment_status::AppointmentStatus;
 use actors::engine::{
-    AppointmentCommand, Booking, ChangedBy, CustomerInfo, Engine, EngineOptions, EnginePorts,
-    EngineSettings, InspectActor, ListActors,
+    AppointmentCommand, Booking, ChangedBy, Engine, EngineOptions, EnginePorts, EngineSettings,
+    InspectActor, ListActors,
 };
 use actors::ports::clock::VirtualClock;
 use actors::ports::ids::UuidV7;
@@ -16,6 +16,7 @@ use actors::ports::providers::ProviderError;
 use actors::resilience::backoff::ErrorClass;
 use actors::resilience::breaker::BreakerState;
 use actors::supervisors::messaging::GetSnapshot;
+use actors::testing::fixtures::sample_booking;
 use actors::testing::wait::eventually;
 use actors::testing::{MemoryStore, ScriptedMessaging};
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -25,23 +26,7 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn booking(external_id: &str, starts_at: DateTime<Utc>) -> Booking {
-    Booking {
-        tenant_id: "default".into(),
-        source: "booking".into(),
-        external_id: external_id.into(),
-        starts_at,
-        ends_at: starts_at + Duration::minutes(30),
-        timezone: Some("UTC".into()),
-        service_type: None,
-        cancel_url: None,
-        reschedule_url: None,
-        customer: CustomerInfo {
-            phone_e164: Some(format!("+1555000{:04}", external_id.len())),
-            name: None,
-            email: None,
-            timezone: None,
-        },
-    }
+    sample_booking(external_id, starts_at)
 }
 
 #[actix_rt::test]

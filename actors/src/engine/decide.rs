@@ -350,8 +350,13 @@ fn reschedule(
             "the end is before the start".to_string(),
         ));
     }
-    // booked/confirmed → rescheduled → booked, as one committed change.
-    current.status.transition(AppointmentStatus::Rescheduled)?;
+    // booked/confirmed → rescheduled → booked, as one committed change. An appointment
+    // already parked in `rescheduled` (by an explicit transition) only takes the second
+    // step, rescheduled → booked: SPEC §3, "the booking system reports a new time, or
+    // staff move it".
+    if current.status != AppointmentStatus::Rescheduled {
+        current.status.transition(AppointmentStatus::Rescheduled)?;
+    }
     let mut next = current.clone();
     next.status = AppointmentStatus::Booked;
     next.starts_at = starts_at;
@@ -525,6 +530,64 @@ fn timer_fired(
     Decision {
         record: None,
         commit,
+    }
+}
+
+/// What to do with a queued reminder when its turn to be sent comes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxGate {
+    /// Send it now.
+    Send,
+    /// Not yet (quiet hours in the appointment's zone): try again at this instant.
+    Hold(DateTime<Utc>),
+    /// Never: it no longer applies (the appointment was cancelled, confirmed, finished
+    /// or moved to another time).
+    Drop(String),
+    /// Too late: no allowed instant is left before start − 2 h. Recorded as missed and
+    /// escalated (SPEC §4).
+    Missed(String),
+}
+
+/// Re-checks a reminder queued earlier, at the moment it would go to the provider.
+///
+/// Between queueing and sending — retries, an open breaker, downtime — the appointment
+/// may have been cancelled, confirmed or moved, and the clock may have entered quiet
+/// hours or passed start − 2 h. The rules are the ones `timer_fired` applied when it
+/// queued the message, applied again to the committed state of `now`. Kinds other
+/// than the configured reminders pass unchanged.
+pub fn gate_outbox(
+    record: Option<&AppointmentRecord>,
+    kind: &str,
+    idempotency_key: &str,
+    now: DateTime<Utc>,
+    settings: &EngineSettings,
+) -> OutboxGate {
+    let Some(rule) = settings.reminders.iter().find(|r| r.kind == kind) else {
+        return OutboxGate::Send;
+    };
+    let Some(record) = record else {
+        return OutboxGate::Drop("the appointment no longer exists".to_string());
+    };
+    if reminder_key(record, kind) != idempotency_key {
+        return OutboxGate::Drop(format!(
+            "superseded: the appointment now starts at {}",
+            record.starts_at.to_rfc3339()
+        ));
+    }
+    match record.status {
+        AppointmentStatus::Booked => {}
+        AppointmentStatus::Confirmed if !rule.only_unconfirmed => {}
+        status => return OutboxGate::Drop(format!("the appointment is {status}")),
+    }
+    let latest = record.starts_at - settings.last_send_before_start;
+    let zone = resolve_zone(Some(&record.timezone), None, settings);
+    match schedule_outside_quiet_hours(now, now, latest, zone, settings.quiet_hours) {
+        SendDecision::SendAt(at) if at > now => OutboxGate::Hold(at),
+        SendDecision::SendAt(_) => OutboxGate::Send,
+        SendDecision::Skip => OutboxGate::Missed(format!(
+            "no allowed time left before {}",
+            latest.to_rfc3339()
+        )),
     }
 }
 

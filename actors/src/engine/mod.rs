@@ -96,7 +96,7 @@ impl Engine {
             store: ports.store.clone(),
             clock: ports.clock.clone(),
             ids: ports.ids.clone(),
-            settings,
+            settings: settings.clone(),
             timers: Some(timer_ctx.address().recipient()),
             messaging: Some(messaging_ctx.address().recipient()),
         });
@@ -116,6 +116,7 @@ impl Engine {
             ports.ids,
             ports.messaging,
             Some(directory.clone()),
+            settings,
             bucket,
             options.seed,
         ));

@@ -10,10 +10,13 @@ use rand::SeedableRng;
 use serde_json::{json, Value};
 
 use crate::engine::commands::AppointmentCommand;
+use crate::engine::decide::{gate_outbox, EngineSettings, OutboxGate};
 use crate::engine::directory::{Directory, Route};
 use crate::ports::clock::Clock;
 use crate::ports::ids::IdGen;
-use crate::ports::providers::{Channel, MessagingProvider, OutboundMessage, ProviderError};
+use crate::ports::providers::{
+    Channel, MessagingProvider, OutboundMessage, ProviderError, SendReceipt,
+};
 use crate::ports::store::{
     Commit, NewEscalation, OutboxRecord, OutboxStatus, OutboxUpdate, ProviderDomain, Store,
 };
@@ -61,6 +64,8 @@ pub struct MessagingSupervisor {
     ids: Arc<dyn IdGen>,
     provider: Arc<dyn MessagingProvider>,
     directory: Option<Addr<Directory>>,
+    /// The rules a reminder is re-checked against just before it is sent.
+    settings: Arc<EngineSettings>,
     breaker: CircuitBreaker,
     breaker_config: BreakerConfig,
     bucket: TokenBucket,
@@ -91,6 +96,7 @@ impl MessagingSupervisor {
         ids: Arc<dyn IdGen>,
         provider: Arc<dyn MessagingProvider>,
         directory: Option<Addr<Directory>>,
+        settings: EngineSettings,
         bucket: TokenBucket,
         seed: u64,
     ) -> Self {
@@ -102,6 +108,7 @@ impl MessagingSupervisor {
             ids,
             provider,
             directory,
+            settings: Arc::new(settings),
             breaker: CircuitBreaker::new(config.clone()),
             breaker_config: config,
             bucket,
@@ -185,7 +192,8 @@ impl MessagingSupervisor {
         }
     }
 
-    /// Reconciles (when the last outcome is unknown), then sends one row.
+    /// Reconciles (when the last outcome is unknown), re-checks an appointment's
+    /// reminder against its committed state (see [`gate_outbox`]), then sends one row.
     fn attempt(&mut self, row: OutboxRecord, ctx: &mut Context<Self>) {
         let id = row.item.id.clone();
         self.in_flight.insert(id.clone());
@@ -206,21 +214,40 @@ impl MessagingSupervisor {
         };
         let key = row.item.idempotency_key.clone();
         let provider_ref = row.provider_ref.clone();
+        let kind = row.item.kind.clone();
+        let gated = (row.item.owner_type == "appointment"
+            && self.settings.reminders.iter().any(|r| r.kind == kind))
+        .then(|| row.item.owner_id.clone());
+        let settings = self.settings.clone();
+        let clock = self.clock.clone();
+        let store_error = |e: crate::ports::store::StoreError| ProviderError {
+            class: ErrorClass::Network,
+            message: format!("store: {e}"),
+            outcome_unknown: false,
+        };
         let call = async move {
             if reconcile_first {
-                if let Some(receipt) = provider.lookup(key, provider_ref).await? {
-                    return Ok((receipt, true));
+                if let Some(receipt) = provider.lookup(key.clone(), provider_ref).await? {
+                    return Ok(Outcome::Reconciled(receipt));
+                }
+            }
+            if let Some(appointment_id) = gated {
+                let record = store
+                    .load_appointment(appointment_id)
+                    .await
+                    .map_err(store_error)?;
+                match gate_outbox(record.as_ref(), &kind, &key, clock.now(), &settings) {
+                    OutboxGate::Send => {}
+                    OutboxGate::Hold(at) => return Ok(Outcome::Held(at)),
+                    OutboxGate::Drop(reason) => return Ok(Outcome::Dropped(reason)),
+                    OutboxGate::Missed(reason) => return Ok(Outcome::Missed(reason)),
                 }
             }
             store
                 .update_outbox(OutboxUpdate::Started { id, attempts })
                 .await
-                .map_err(|e| ProviderError {
-                    class: ErrorClass::Network,
-                    message: format!("store: {e}"),
-                    outcome_unknown: false,
-                })?;
-            provider.send(message).await.map(|receipt| (receipt, false))
+                .map_err(store_error)?;
+            provider.send(message).await.map(Outcome::Sent)
         };
         // Awaited on its own task and answered by message (see `Attempted`), so the
         // context never polls a crowd of pending calls on every wake-up.
@@ -279,6 +306,16 @@ impl MessagingSupervisor {
     }
 
     fn settle_dead(&mut self, row: OutboxRecord, error: String, ctx: &mut Context<Self>) {
+        self.settle_dead_as(row, error, "delivery_failed", ctx);
+    }
+
+    fn settle_dead_as(
+        &mut self,
+        row: OutboxRecord,
+        error: String,
+        reason: &str,
+        ctx: &mut Context<Self>,
+    ) {
         self.stats.dead_lettered += 1;
         let escalation = NewEscalation {
             id: self.ids.new_id(),
@@ -291,7 +328,7 @@ impl MessagingSupervisor {
                 .get("customerId")
                 .and_then(Value::as_str)
                 .map(str::to_string),
-            reason: "delivery_failed".to_string(),
+            reason: reason.to_string(),
             priority: "medium".to_string(),
             details: json!({"kind": row.item.kind, "error": error, "outboxId": row.item.id}),
             created_at: self.clock.now(),
@@ -541,7 +578,21 @@ impl Handler<crate::engine::Shutdown> for MessagingSupervisor {
 struct Attempted {
     row: OutboxRecord,
     attempts: i32,
-    result: Result<(crate::ports::providers::SendReceipt, bool), ProviderError>,
+    result: Result<Outcome, ProviderError>,
+}
+
+/// How an attempt ended when the provider did not fail.
+enum Outcome {
+    /// Sent now.
+    Sent(SendReceipt),
+    /// Found at the provider by reconciliation: it had been sent before.
+    Reconciled(SendReceipt),
+    /// Not sent, by the reminder's gate: quiet hours until this instant.
+    Held(DateTime<Utc>),
+    /// Not sent, by the reminder's gate: it no longer applies.
+    Dropped(String),
+    /// Not sent, by the reminder's gate: no allowed time is left.
+    Missed(String),
 }
 
 impl Handler<Attempted> for MessagingSupervisor {
@@ -555,14 +606,34 @@ impl Handler<Attempted> for MessagingSupervisor {
         } = msg;
         let now = self.clock.now();
         match result {
-            Ok((receipt, reconciled)) => {
-                if reconciled {
-                    self.stats.reconciled += 1;
-                } else {
-                    self.breaker.on_success(now);
-                    self.stats.sent += 1;
-                }
+            Ok(Outcome::Sent(receipt)) => {
+                self.breaker.on_success(now);
+                self.stats.sent += 1;
                 self.settle_done(row, receipt.provider_ref, ctx);
+            }
+            Ok(Outcome::Reconciled(receipt)) => {
+                self.stats.reconciled += 1;
+                self.settle_done(row, receipt.provider_ref, ctx);
+            }
+            // Gated: the provider was not called, so the breaker learns nothing.
+            Ok(Outcome::Held(at)) => {
+                let update = OutboxUpdate::Retry {
+                    id: row.item.id.clone(),
+                    at,
+                    error: "held: quiet hours".to_string(),
+                };
+                self.write(update, ctx);
+            }
+            Ok(Outcome::Dropped(reason)) => {
+                let update = OutboxUpdate::Done {
+                    id: row.item.id.clone(),
+                    provider_ref: None,
+                };
+                self.write(update, ctx);
+                self.tell_owner(&row, None, Some(format!("not sent: {reason}")));
+            }
+            Ok(Outcome::Missed(reason)) => {
+                self.settle_dead_as(row, format!("missed: {reason}"), "reminder_missed", ctx)
             }
             Err(error) => {
                 if counts_against_provider(&error.class) {
