@@ -78,7 +78,7 @@ impl MessagingProvider for RecordingProvider {
 
     fn lookup(
         &self,
-        _idempotency_key: String,
+        _message: OutboundMessage,
         _provider_ref: Option<String>,
     ) -> BoxFuture<'static, Result<Option<SendReceipt>, ProviderError>> {
         Box::pin(async { Ok(None) })

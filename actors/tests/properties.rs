@@ -242,10 +242,10 @@ impl MessagingProvider for Recorder {
 
     fn lookup(
         &self,
-        idempotency_key: String,
+        message: OutboundMessage,
         provider_ref: Option<String>,
     ) -> BoxFuture<'static, Result<Option<SendReceipt>, ProviderError>> {
-        self.inner.lookup(idempotency_key, provider_ref)
+        self.inner.lookup(message, provider_ref)
     }
 }
 

@@ -94,7 +94,7 @@ impl MessagingProvider for SandboxMessaging {
 
     fn lookup(
         &self,
-        idempotency_key: String,
+        message: OutboundMessage,
         _provider_ref: Option<String>,
     ) -> BoxFuture<'static, Result<Option<SendReceipt>, ProviderError>> {
         let db = self.db.clone();
@@ -103,7 +103,7 @@ impl MessagingProvider for SandboxMessaging {
             db.run(move |conn| {
                 let found: Option<String> = messages::table
                     .filter(messages::tenant_id.eq(&tenant_id))
-                    .filter(messages::idempotency_key.eq(&idempotency_key))
+                    .filter(messages::idempotency_key.eq(&message.idempotency_key))
                     .select(messages::id)
                     .first(conn)
                     .optional()?;

@@ -50,11 +50,13 @@ pub trait MessagingProvider: Send + Sync + 'static {
         message: OutboundMessage,
     ) -> BoxFuture<'static, Result<SendReceipt, ProviderError>>;
 
-    /// Finds a message sent earlier under `idempotency_key` (or `provider_ref` when
-    /// known): `None` means it never arrived and may be sent again.
+    /// Finds `message` if an earlier attempt delivered it to the provider — by
+    /// `provider_ref` when one was recorded, else by what the provider lets us search
+    /// (its idempotency key, or recipient and body): `None` means it never arrived and
+    /// may be sent again.
     fn lookup(
         &self,
-        idempotency_key: String,
+        message: OutboundMessage,
         provider_ref: Option<String>,
     ) -> BoxFuture<'static, Result<Option<SendReceipt>, ProviderError>>;
 }

@@ -227,7 +227,7 @@ impl MessagingSupervisor {
         };
         let call = async move {
             if reconcile_first {
-                if let Some(receipt) = provider.lookup(key.clone(), provider_ref).await? {
+                if let Some(receipt) = provider.lookup(message.clone(), provider_ref).await? {
                     return Ok(Outcome::Reconciled(receipt));
                 }
             }

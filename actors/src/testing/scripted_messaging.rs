@@ -65,14 +65,14 @@ impl MessagingProvider for ScriptedMessaging {
 
     fn lookup(
         &self,
-        idempotency_key: String,
+        message: OutboundMessage,
         _provider_ref: Option<String>,
     ) -> BoxFuture<'static, Result<Option<SendReceipt>, ProviderError>> {
         let inner = self.lock();
         let found = inner
             .delivered
             .iter()
-            .position(|m| m.idempotency_key == idempotency_key)
+            .position(|m| m.idempotency_key == message.idempotency_key)
             .map(|i| SendReceipt {
                 provider_ref: format!("SM{i:032}"),
                 status: "sent".to_string(),
