@@ -2,7 +2,7 @@
 //!
 //! `config` loads and validates configuration, `store` owns the database,
 //! `engine_host` runs the engine on it, `providers` adapts the outside world, `http` the
-//! HTTP surface, `telemetry` logging, `app` assembles the running daemon and `cli` is
+//! HTTP surface, `webhooks` the signed inbound routes, `telemetry` logging, `app` assembles the running daemon and `cli` is
 //! the `aro` command line.
 
 pub mod app;
@@ -14,3 +14,4 @@ pub mod http;
 pub mod providers;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;

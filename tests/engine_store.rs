@@ -552,6 +552,113 @@ async fn the_engine_runs_on_the_database_across_a_restart(kind: Kind) {
     assert!(done.is_empty(), "nothing left to send: {done:?}");
 }
 
+fn inbox_item(id: &str, dedup_key: &str) -> NewInbox {
+    NewInbox {
+        id: id.into(),
+        tenant_id: "default".into(),
+        source: "booking".into(),
+        dedup_key: dedup_key.into(),
+        payload: json!({"appointmentId": "a1", "command": {"type": "timer_fired"}}),
+        received_at: t0(),
+    }
+}
+
+async fn inbox_items_are_recorded_once_and_applied_once(kind: Kind) {
+    let db = TestDb::new(kind);
+    let database = migrated_database(&db).await;
+    let clock = VirtualClock::new(t0());
+    let store = store_on(&database, &clock);
+
+    assert_eq!(
+        store.accept_inbox(inbox_item("i1", "d-1")).await,
+        Ok(InboxAccept::Accepted)
+    );
+    assert_eq!(
+        store.accept_inbox(inbox_item("i2", "d-1")).await,
+        Ok(InboxAccept::Duplicate),
+        "same tenant, source and dedup key"
+    );
+    let mut other_source = inbox_item("i3", "d-1");
+    other_source.source = "calendly".into();
+    assert_eq!(
+        store.accept_inbox(other_source).await,
+        Ok(InboxAccept::Accepted)
+    );
+    let pending = store.pending_inbox(10).await.expect("read");
+    let ids: Vec<&str> = pending.iter().map(|r| r.item.id.as_str()).collect();
+    assert_eq!(ids, ["i1", "i3"]);
+    assert_eq!(pending[0].item.payload["appointmentId"], "a1");
+
+    // Applied with the booking it carries, in one commit.
+    let mut commit = booking_commit(1);
+    commit.inbox_processed = vec!["i1".into()];
+    store.commit(commit).await.expect("applied");
+    // A second application of the same item writes nothing at all.
+    let mut again = booking_commit(2);
+    again.inbox_processed = vec!["i1".into()];
+    assert!(matches!(
+        store.commit(again).await,
+        Err(StoreError::AlreadyApplied(_))
+    ));
+    assert_eq!(store.load_appointment("a2".into()).await, Ok(None));
+    // A late outcome for an applied item does not overwrite it.
+    store
+        .update_inbox(InboxUpdate::Rejected {
+            id: "i1".into(),
+            error: "late".into(),
+        })
+        .await
+        .expect("recorded");
+    let pending = store.pending_inbox(10).await.expect("read");
+    assert_eq!(pending.len(), 1, "only i3 is left: {pending:?}");
+
+    store
+        .update_inbox(InboxUpdate::Retry {
+            id: "i3".into(),
+            error: "store busy".into(),
+        })
+        .await
+        .expect("recorded");
+    let pending = store.pending_inbox(10).await.expect("read");
+    assert_eq!(pending[0].attempts, 1);
+    assert_eq!(pending[0].last_error.as_deref(), Some("store busy"));
+    store
+        .update_inbox(InboxUpdate::Dead {
+            id: "i3".into(),
+            error: "5 attempts failed".into(),
+            escalation: NewEscalation {
+                id: "esc-1".into(),
+                tenant_id: "default".into(),
+                appointment_id: None,
+                customer_id: None,
+                reason: "inbound_failed".into(),
+                priority: "high".into(),
+                details: json!({}),
+                created_at: t0(),
+            },
+        })
+        .await
+        .expect("dead-lettered");
+    assert!(store.pending_inbox(10).await.expect("read").is_empty());
+    let (dead, escalated) = database
+        .run(|conn| {
+            use aro::store::schema::{dead_letters, escalations};
+            use diesel::prelude::*;
+            let dead: i64 = dead_letters::table
+                .filter(dead_letters::domain.eq("inbox"))
+                .count()
+                .get_result(conn)?;
+            let escalated: i64 = escalations::table
+                .filter(escalations::reason.eq("inbound_failed"))
+                .count()
+                .get_result(conn)?;
+            Ok((dead, escalated))
+        })
+        .await
+        .expect("counted");
+    assert_eq!((dead, escalated), (1, 1));
+}
+
 fn clock_now(clock: &VirtualClock) -> DateTime<Utc> {
     use actors::ports::clock::Clock;
     clock.now()
@@ -563,4 +670,5 @@ on_both_backends!(
     grouped_commits_succeed_or_fail_on_their_own,
     outbox_outcomes_and_breaker_state_round_trip,
     the_engine_runs_on_the_database_across_a_restart,
+    inbox_items_are_recorded_once_and_applied_once,
 );

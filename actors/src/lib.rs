@@ -5,6 +5,7 @@
 //! This crate performs no I/O of its own and must not depend on actix-web, awc or
 //! diesel; `scripts/test` enforces that with `cargo tree`.
 
+pub mod classify;
 pub mod domain;
 pub mod engine;
 pub mod ports;

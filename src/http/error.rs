@@ -43,6 +43,9 @@ pub enum ApiError {
     MethodNotAllowed { method: String, path: String },
     #[error("authentication required")]
     Unauthorized,
+    /// A webhook's signature did not verify.
+    #[error("{0}")]
+    Signature(#[from] crate::webhooks::signed_header::SignatureError),
     #[error("{0}")]
     Forbidden(String),
     #[error("cannot move from {from} to {to}")]
@@ -74,7 +77,7 @@ impl ApiError {
             | ApiError::PayloadTooLarge { .. }
             | ApiError::UnsupportedMediaType { .. } => ErrorCode::ValidationError,
             ApiError::NotFound(_) | ApiError::MethodNotAllowed { .. } => ErrorCode::NotFound,
-            ApiError::Unauthorized => ErrorCode::Unauthorized,
+            ApiError::Unauthorized | ApiError::Signature(_) => ErrorCode::Unauthorized,
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::InvalidTransition { .. } => ErrorCode::InvalidTransition,
             ApiError::IdempotencyConflict => ErrorCode::IdempotencyConflict,
@@ -110,6 +113,7 @@ impl ApiError {
             }
             ApiError::InvalidTransition { from, to } => json!({"from": from, "to": to}),
             ApiError::CircuitOpen { domain } => json!({"domain": domain}),
+            ApiError::Signature(err) => json!({"reason": err.reason()}),
             _ => json!({}),
         }
     }
@@ -123,7 +127,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::Signature(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::InvalidTransition { .. } | ApiError::IdempotencyConflict => {
                 StatusCode::CONFLICT
@@ -165,6 +169,28 @@ impl From<StoreError> for ApiError {
                 details: json!({}),
             },
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<actors::engine::EngineError> for ApiError {
+    fn from(err: actors::engine::EngineError) -> Self {
+        use actors::engine::EngineError;
+        use actors::ports::store::StoreError as PortError;
+        match err {
+            EngineError::InvalidTransition(t) => ApiError::InvalidTransition {
+                from: t.from.to_string(),
+                to: t.to.to_string(),
+            },
+            EngineError::NotFound(id) => ApiError::NotFound(format!("appointment {id} not found")),
+            EngineError::Invalid(reason) => ApiError::validation(reason, json!({})),
+            EngineError::Store(PortError::Unavailable(_)) | EngineError::ActorUnavailable => {
+                ApiError::Unavailable {
+                    message: "temporarily unavailable; retry shortly".to_string(),
+                    details: json!({}),
+                }
+            }
+            EngineError::Store(other) => ApiError::Internal(other.to_string()),
         }
     }
 }

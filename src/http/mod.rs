@@ -19,7 +19,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     // Resources (not bare routes) so that a known path with the wrong method gets 405.
     cfg.service(web::resource("/health").route(web::get().to(health::health)))
         .service(web::resource("/ready").route(web::get().to(health::ready)))
-        .service(web::resource("/metrics").route(web::get().to(metrics::metrics)));
+        .service(web::resource("/metrics").route(web::get().to(metrics::metrics)))
+        .configure(crate::webhooks::routes);
 }
 
 /// Body limits and the error handlers that turn extractor failures into envelopes.

@@ -36,6 +36,9 @@ pub enum QueryError {
     Corrupt(#[from] CorruptRow),
     #[error("no outbox row {0}")]
     MissingOutbox(String),
+    /// An inbox item the commit applies was applied before.
+    #[error("already applied: {0}")]
+    AlreadyApplied(String),
 }
 
 impl QueryError {
@@ -60,6 +63,7 @@ pub fn apply_commit(
     new_id: &mut dyn FnMut() -> String,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
+    super::inbox_queries::mark_processed(conn, &commit.inbox_processed, now)?;
     let now = to_naive(now);
     if let Some(write) = &commit.customer {
         write_customer(conn, write, now)?;

@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use actors::ports::clock::Clock;
 use actors::ports::store::{
-    AppointmentRecord, Commit, CustomerRecord, OutboxRecord, OutboxUpdate, ProviderDomain, Store,
-    StoreError as PortError, StoreResult, TimerRecord, WorkflowRecord,
+    AppointmentRecord, Commit, CustomerRecord, InboxAccept, InboxRecord, InboxUpdate, NewInbox,
+    OutboxRecord, OutboxUpdate, ProviderDomain, Store, StoreError as PortError, StoreResult,
+    TimerRecord, WorkflowRecord,
 };
 use actors::ports::BoxFuture;
 use actors::resilience::breaker::BreakerSnapshot;
@@ -21,6 +22,7 @@ use diesel::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::engine_queries::{self as queries, QueryError};
+use super::inbox_queries;
 use super::models::{to_naive, BreakerRow};
 use super::{Database, DbConnection, StoreError};
 
@@ -33,11 +35,20 @@ enum Write {
     Commit(Box<Commit>),
     Outbox(OutboxUpdate),
     Breaker(BreakerRow),
+    Inbox(InboxUpdate),
+    Accept(NewInbox),
+}
+
+/// What a committed write reports back.
+enum Written {
+    Done,
+    /// Recording inbound work answers whether it was new.
+    Inbox(InboxAccept),
 }
 
 struct Job {
     write: Write,
-    reply: oneshot::Sender<StoreResult<()>>,
+    reply: oneshot::Sender<StoreResult<Written>>,
 }
 
 /// The engine's store on SQLite or PostgreSQL. Cheap to clone.
@@ -59,6 +70,11 @@ impl DieselStore {
     }
 
     fn write(&self, write: Write) -> BoxFuture<'static, StoreResult<()>> {
+        let written = self.write_reporting(write);
+        Box::pin(async move { written.await.map(|_| ()) })
+    }
+
+    fn write_reporting(&self, write: Write) -> BoxFuture<'static, StoreResult<Written>> {
         let writer = self.writer.clone();
         Box::pin(async move {
             let (reply, answer) = oneshot::channel();
@@ -106,7 +122,7 @@ fn write_loop(db: Database, clock: Arc<dyn Clock>, mut jobs: mpsc::Receiver<Job>
 }
 
 /// Writes a batch in one transaction; returns each write's own outcome.
-fn write_batch(db: &Database, now: DateTime<Utc>, batch: &[Job]) -> Vec<StoreResult<()>> {
+fn write_batch(db: &Database, now: DateTime<Utc>, batch: &[Job]) -> Vec<StoreResult<Written>> {
     let fail_all = |err: PortError| batch.iter().map(|_| Err(err.clone())).collect();
     let mut conn = match db.get() {
         Ok(conn) => conn,
@@ -116,12 +132,21 @@ fn write_batch(db: &Database, now: DateTime<Utc>, batch: &[Job]) -> Vec<StoreRes
     let outcome = conn.transaction::<_, DieselError, _>(|conn| {
         let mut results = Vec::with_capacity(batch.len());
         for job in batch {
-            let result = conn.transaction::<(), QueryError, _>(|conn| match &job.write {
-                Write::Commit(commit) => queries::apply_commit(conn, commit, &mut new_id, now),
-                Write::Outbox(update) => {
-                    queries::apply_outbox_update(conn, update, &mut new_id, now)
+            let result = conn.transaction::<Written, QueryError, _>(|conn| {
+                let done = |_| Written::Done;
+                match &job.write {
+                    Write::Commit(commit) => {
+                        queries::apply_commit(conn, commit, &mut new_id, now).map(done)
+                    }
+                    Write::Outbox(update) => {
+                        queries::apply_outbox_update(conn, update, &mut new_id, now).map(done)
+                    }
+                    Write::Breaker(row) => queries::save_breaker(conn, row).map(done),
+                    Write::Inbox(update) => {
+                        inbox_queries::update(conn, update, &mut new_id, now).map(done)
+                    }
+                    Write::Accept(item) => inbox_queries::accept(conn, item).map(Written::Inbox),
                 }
-                Write::Breaker(row) => queries::save_breaker(conn, row),
             });
             results.push(result.map_err(port_error));
         }
@@ -144,6 +169,7 @@ fn store_error(err: StoreError) -> PortError {
 fn port_error(err: QueryError) -> PortError {
     match err {
         QueryError::Conflict(reason) => PortError::Conflict(reason),
+        QueryError::AlreadyApplied(what) => PortError::AlreadyApplied(what),
         QueryError::Diesel(DieselError::DatabaseError(kind, info)) => {
             let message = info.message().to_string();
             let transient = matches!(
@@ -244,6 +270,24 @@ impl Store for DieselStore {
 
     fn update_outbox(&self, update: OutboxUpdate) -> BoxFuture<'static, StoreResult<()>> {
         self.write(Write::Outbox(update))
+    }
+
+    fn accept_inbox(&self, item: NewInbox) -> BoxFuture<'static, StoreResult<InboxAccept>> {
+        let written = self.write_reporting(Write::Accept(item));
+        Box::pin(async move {
+            match written.await? {
+                Written::Inbox(accepted) => Ok(accepted),
+                Written::Done => Err(PortError::Failed("the writer did not answer".into())),
+            }
+        })
+    }
+
+    fn pending_inbox(&self, limit: usize) -> BoxFuture<'static, StoreResult<Vec<InboxRecord>>> {
+        self.read(move |conn| inbox_queries::pending(conn, limit))
+    }
+
+    fn update_inbox(&self, update: InboxUpdate) -> BoxFuture<'static, StoreResult<()>> {
+        self.write(Write::Inbox(update))
     }
 
     fn load_breaker(

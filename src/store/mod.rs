@@ -7,6 +7,7 @@ mod connection;
 pub mod engine_queries;
 pub mod engine_store;
 mod error;
+pub mod inbox_queries;
 pub mod migrations;
 pub mod models;
 pub mod schema;

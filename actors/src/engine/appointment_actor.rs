@@ -23,7 +23,11 @@ use crate::ports::store::{AppointmentRecord, CustomerRecord, CustomerWrite, Stor
 /// A command for the appointment, with the answer the caller gets.
 #[derive(Message)]
 #[rtype(result = "Result<Option<AppointmentRecord>, EngineError>")]
-pub struct Deliver(pub AppointmentCommand);
+pub struct Deliver {
+    pub command: AppointmentCommand,
+    /// The inbox item the command comes from, marked processed with the change.
+    pub inbox_id: Option<String>,
+}
 
 /// Asks for the actor's state (for the admin API).
 #[derive(Message)]
@@ -114,7 +118,11 @@ impl Supervised for AppointmentActor {
 impl Handler<Deliver> for AppointmentActor {
     type Result = AtomicResponse<Self, Result<Option<AppointmentRecord>, EngineError>>;
 
-    fn handle(&mut self, Deliver(command): Deliver, _ctx: &mut Self::Context) -> Self::Result {
+    fn handle(
+        &mut self,
+        Deliver { command, inbox_id }: Deliver,
+        _ctx: &mut Self::Context,
+    ) -> Self::Result {
         self.last_used = Instant::now();
         let deps = self.deps.clone();
         // A new booking looks its customer up by phone first.
@@ -141,7 +149,8 @@ impl Handler<Deliver> for AppointmentActor {
                 });
                 let store = actor.deps.store.clone();
                 async move {
-                    let decision = decided?;
+                    let mut decision = decided?;
+                    decision.commit.inbox_processed.extend(inbox_id);
                     if !decision.commit.is_empty() {
                         store.commit(decision.commit.clone()).await?;
                     }
@@ -154,6 +163,7 @@ impl Handler<Deliver> for AppointmentActor {
                         Err(error) => {
                             if matches!(error, EngineError::Store(StoreError::Conflict(_))) {
                                 // Someone else wrote: reload before the next message.
+                                // (`AlreadyApplied` wrote nothing: no reload needed.)
                                 ctx.stop();
                             }
                             Err(error)

@@ -41,8 +41,10 @@ pub struct Booking {
     pub customer: CustomerInfo,
 }
 
-/// A command for one appointment.
-#[derive(Debug, Clone, PartialEq)]
+/// A command for one appointment. Serializable: inbound work is stored in the inbox in
+/// this form before it is acknowledged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum AppointmentCommand {
     /// Create the appointment, or apply the booking system's update (a new time is a
     /// reschedule).

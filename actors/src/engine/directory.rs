@@ -23,6 +23,8 @@ use crate::ports::store::{AppointmentRecord, TimerRecord, TimerStatus, WorkflowR
 pub struct Route {
     pub appointment_id: String,
     pub command: AppointmentCommand,
+    /// The inbox item this command comes from: marked processed in the same commit.
+    pub inbox_id: Option<String>,
 }
 
 /// Lists live actors (for the admin API).
@@ -148,7 +150,10 @@ impl Handler<Route> for Directory {
         let id = msg.appointment_id;
         Box::pin(async move {
             let answer = addr
-                .send(Deliver(msg.command))
+                .send(Deliver {
+                    command: msg.command,
+                    inbox_id: msg.inbox_id,
+                })
                 .await
                 .unwrap_or(Err(EngineError::ActorUnavailable));
             let status = answer

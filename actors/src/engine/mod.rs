@@ -6,6 +6,7 @@ pub mod commands;
 pub mod decide;
 pub mod directory;
 pub mod error;
+pub mod inbox;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use actix::prelude::*;
 use crate::ports::clock::Clock;
 use crate::ports::ids::IdGen;
 use crate::ports::providers::MessagingProvider;
-use crate::ports::store::{AppointmentRecord, Store};
+use crate::ports::store::{AppointmentRecord, InboxAccept, NewInbox, Store};
 use crate::resilience::token_bucket::TokenBucket;
 use crate::supervisors::{MessagingSupervisor, OutboxChanged};
 use crate::timers::{TimerService, TimersChanged};
@@ -23,6 +24,7 @@ pub use commands::{Actor as ChangedBy, AppointmentCommand, Booking, CustomerInfo
 pub use decide::{EngineSettings, ReminderRule};
 pub use directory::{AppointmentView, Directory, InspectActor, ListActors, LiveActor, Route};
 pub use error::EngineError;
+pub use inbox::{InboxAccepted, InboxProcessor, InboxWork};
 
 /// Stops an engine component (the directory stops every appointment actor with it).
 #[derive(Message, Debug, Clone, Copy)]
@@ -83,6 +85,10 @@ pub struct Engine {
     pub directory: Addr<Directory>,
     pub timers: Addr<TimerService>,
     pub messaging: Addr<MessagingSupervisor>,
+    pub inbox: Addr<InboxProcessor>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGen>,
 }
 
 impl Engine {
@@ -108,6 +114,16 @@ impl Engine {
             directory.clone(),
             options.timer_window,
         ));
+        let inbox = InboxProcessor::new(
+            ports.store.clone(),
+            ports.clock.clone(),
+            ports.ids.clone(),
+            directory.clone(),
+        )
+        .start();
+        let store = ports.store.clone();
+        let clock = ports.clock.clone();
+        let ids = ports.ids.clone();
         let bucket = TokenBucket::twilio(options.messaging_rate_per_sec, ports.clock.now());
         let messaging = messaging_ctx.run(MessagingSupervisor::new(
             tenant_id,
@@ -124,6 +140,10 @@ impl Engine {
             directory,
             timers,
             messaging,
+            inbox,
+            store,
+            clock,
+            ids,
         }
     }
 
@@ -132,8 +152,43 @@ impl Engine {
     /// and timers are picked up by the next start.
     pub async fn shutdown(&self) {
         let _ = self.timers.send(Shutdown).await;
+        let _ = self.inbox.send(Shutdown).await;
         let _ = self.messaging.send(Shutdown).await;
         let _ = self.directory.send(Shutdown).await;
+    }
+
+    /// Records inbound work durably, then has it applied. `Accepted` means it survives
+    /// a crash from now on (acknowledge the sender only after this returns);
+    /// `Duplicate` means the same (tenant, source, dedup key) was recorded before and
+    /// nothing new happens.
+    pub async fn submit(
+        &self,
+        tenant_id: &str,
+        source: &str,
+        dedup_key: &str,
+        work: InboxWork,
+    ) -> Result<InboxAccept, EngineError> {
+        let payload = serde_json::to_value(&work)
+            .map_err(|e| EngineError::Invalid(format!("unserializable work: {e}")))?;
+        let item = NewInbox {
+            id: self.ids.new_id(),
+            tenant_id: tenant_id.to_string(),
+            source: source.to_string(),
+            dedup_key: dedup_key.to_string(),
+            payload,
+            received_at: self.clock.now(),
+        };
+        let accepted = self.store.accept_inbox(item.clone()).await?;
+        if accepted == InboxAccept::Accepted {
+            self.inbox
+                .do_send(InboxAccepted(crate::ports::store::InboxRecord {
+                    item,
+                    status: crate::ports::store::InboxStatus::Pending,
+                    attempts: 0,
+                    last_error: None,
+                }));
+        }
+        Ok(accepted)
     }
 
     /// Creates or updates the appointment a booking describes.
@@ -154,6 +209,7 @@ impl Engine {
             .send(Route {
                 appointment_id,
                 command,
+                inbox_id: None,
             })
             .await
             .unwrap_or(Err(EngineError::ActorUnavailable))

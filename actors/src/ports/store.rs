@@ -26,6 +26,9 @@ pub enum StoreError {
     /// The database cannot be reached now; retry later.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The commit applies an inbox item that was already applied: nothing was written.
+    #[error("already applied: {0}")]
+    AlreadyApplied(String),
     /// Anything else (a bug or corrupt data).
     #[error("store failure: {0}")]
     Failed(String),
@@ -295,6 +298,88 @@ pub struct NewEscalation {
     pub created_at: DateTime<Utc>,
 }
 
+/// Inbound work — a webhook delivery or an integrator's command, normalized — recorded
+/// durably before it is acknowledged, and applied to its appointment afterwards. The
+/// inbox, not an actor's mailbox, is the record of work (ARCHITECTURE.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewInbox {
+    pub id: String,
+    pub tenant_id: String,
+    /// Where it came from (`booking`, `calendly`, `twilio`, …).
+    pub source: String,
+    /// The sender's id for it: a repeat with the same (tenant, source, key) is a duplicate.
+    pub dedup_key: String,
+    /// The normalized work (see `engine::inbox::InboxWork`).
+    pub payload: Value,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Where an inbox item stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboxStatus {
+    /// Acknowledged, not yet applied.
+    Pending,
+    /// Applied to its appointment (in the same transaction as the change it caused).
+    Processed,
+    /// Refused by the appointment (e.g. an invalid transition); nothing changed.
+    Rejected,
+    /// Could not be applied after repeated attempts: dead-lettered and escalated.
+    Dead,
+}
+
+impl InboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboxStatus::Pending => "pending",
+            InboxStatus::Processed => "processed",
+            InboxStatus::Rejected => "rejected",
+            InboxStatus::Dead => "dead",
+        }
+    }
+}
+
+/// A stored inbox item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboxRecord {
+    pub item: NewInbox,
+    pub status: InboxStatus,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}
+
+/// What recording an inbox item found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboxAccept {
+    /// New: recorded, to be applied.
+    Accepted,
+    /// Seen before (same tenant, source and dedup key): nothing recorded.
+    Duplicate,
+}
+
+/// How applying an inbox item ended, when not by a commit of its appointment.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InboxUpdate {
+    /// The appointment refused it; nothing else changed.
+    Rejected { id: String, error: String },
+    /// Not applied this time; stays pending.
+    Retry { id: String, error: String },
+    /// Given up: dead-lettered with an escalation, atomically.
+    Dead {
+        id: String,
+        error: String,
+        escalation: NewEscalation,
+    },
+}
+
+impl InboxUpdate {
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Rejected { id, .. } | Self::Retry { id, .. } | Self::Dead { id, .. } => id,
+        }
+    }
+}
+
 /// One atomic unit of change.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Commit {
@@ -312,6 +397,10 @@ pub struct Commit {
     pub missed_timers: Vec<(String, String)>,
     pub outbox: Vec<NewOutbox>,
     pub escalations: Vec<NewEscalation>,
+    /// Inbox items this change applies: marked processed in the same transaction. The
+    /// commit fails with [`StoreError::AlreadyApplied`] (and writes nothing) when one
+    /// of them was processed before, so inbound work takes effect exactly once.
+    pub inbox_processed: Vec<String>,
 }
 
 impl Commit {
@@ -385,6 +474,14 @@ pub trait Store: Send + Sync + 'static {
     fn outbox_depth(&self, domain: ProviderDomain) -> BoxFuture<'static, StoreResult<u64>>;
 
     fn update_outbox(&self, update: OutboxUpdate) -> BoxFuture<'static, StoreResult<()>>;
+
+    /// Records inbound work durably (the caller acknowledges it only after this).
+    fn accept_inbox(&self, item: NewInbox) -> BoxFuture<'static, StoreResult<InboxAccept>>;
+
+    /// Pending inbox items, oldest first, at most `limit`.
+    fn pending_inbox(&self, limit: usize) -> BoxFuture<'static, StoreResult<Vec<InboxRecord>>>;
+
+    fn update_inbox(&self, update: InboxUpdate) -> BoxFuture<'static, StoreResult<()>>;
 
     fn load_breaker(
         &self,

@@ -418,6 +418,7 @@ impl MessagingSupervisor {
                 provider_ref,
                 error,
             },
+            inbox_id: None,
         });
     }
 

@@ -26,6 +26,8 @@ pub struct MemoryState {
     pub dead_letters: Vec<(OutboxRecord, String)>,
     pub escalations: Vec<NewEscalation>,
     pub breakers: BTreeMap<(String, ProviderDomain), BreakerSnapshot>,
+    /// id → inbox item
+    pub inbox: BTreeMap<String, InboxRecord>,
     pub commits: u64,
 }
 
@@ -59,6 +61,16 @@ impl MemoryStore {
     }
 
     fn apply(state: &mut MemoryState, commit: Commit, now: DateTime<Utc>) -> StoreResult<()> {
+        for id in &commit.inbox_processed {
+            match state.inbox.get_mut(id) {
+                Some(row) if row.status == InboxStatus::Pending => {
+                    row.status = InboxStatus::Processed;
+                    row.attempts += 1;
+                }
+                Some(_) => return Err(StoreError::AlreadyApplied(format!("inbox {id}"))),
+                None => return Err(StoreError::Failed(format!("no inbox item {id}"))),
+            }
+        }
         if let Some(write) = commit.customer {
             match write {
                 CustomerWrite::Upsert(customer) => {
@@ -379,6 +391,73 @@ impl Store for MemoryStore {
         if let Some((row, error, escalation)) = dead {
             state.dead_letters.push((row, error));
             state.escalations.push(escalation);
+        }
+        ready(Ok(()))
+    }
+
+    fn accept_inbox(&self, item: NewInbox) -> BoxFuture<'static, StoreResult<InboxAccept>> {
+        let mut state = self.lock();
+        let duplicate = state.inbox.values().any(|r| {
+            r.item.tenant_id == item.tenant_id
+                && r.item.source == item.source
+                && r.item.dedup_key == item.dedup_key
+        });
+        if duplicate {
+            return ready(Ok(InboxAccept::Duplicate));
+        }
+        state.inbox.insert(
+            item.id.clone(),
+            InboxRecord {
+                item,
+                status: InboxStatus::Pending,
+                attempts: 0,
+                last_error: None,
+            },
+        );
+        ready(Ok(InboxAccept::Accepted))
+    }
+
+    fn pending_inbox(&self, limit: usize) -> BoxFuture<'static, StoreResult<Vec<InboxRecord>>> {
+        let mut rows: Vec<InboxRecord> = self
+            .lock()
+            .inbox
+            .values()
+            .filter(|r| r.status == InboxStatus::Pending)
+            .cloned()
+            .collect();
+        rows.sort_by(|a, b| {
+            (a.item.received_at, &a.item.id).cmp(&(b.item.received_at, &b.item.id))
+        });
+        rows.truncate(limit);
+        ready(Ok(rows))
+    }
+
+    fn update_inbox(&self, update: InboxUpdate) -> BoxFuture<'static, StoreResult<()>> {
+        let mut state = self.lock();
+        let Some(row) = state.inbox.get_mut(update.id()) else {
+            return ready(Err(StoreError::Failed(format!(
+                "no inbox item {}",
+                update.id()
+            ))));
+        };
+        if row.status != InboxStatus::Pending {
+            // Applied meanwhile (a repeated delivery): the first outcome stands.
+            return ready(Ok(()));
+        }
+        row.attempts += 1;
+        match update {
+            InboxUpdate::Rejected { error, .. } => {
+                row.status = InboxStatus::Rejected;
+                row.last_error = Some(error);
+            }
+            InboxUpdate::Retry { error, .. } => row.last_error = Some(error),
+            InboxUpdate::Dead {
+                error, escalation, ..
+            } => {
+                row.status = InboxStatus::Dead;
+                row.last_error = Some(error);
+                state.escalations.push(escalation);
+            }
         }
         ready(Ok(()))
     }

@@ -176,6 +176,7 @@ impl TimerService {
                     due_at: spec.due_at,
                     payload: spec.payload.clone(),
                 },
+                inbox_id: None,
             },
             other => {
                 tracing::error!(owner_type = other, key = %spec.key, "timer of an unknown owner type; left scheduled");

@@ -27,7 +27,7 @@ pub struct CorruptRow {
     pub reason: String,
 }
 
-fn corrupt(column: &'static str, reason: impl ToString) -> CorruptRow {
+pub(crate) fn corrupt(column: &'static str, reason: impl ToString) -> CorruptRow {
     CorruptRow {
         column,
         reason: reason.to_string(),
@@ -42,11 +42,14 @@ pub fn to_utc(at: NaiveDateTime) -> DateTime<Utc> {
     at.and_utc()
 }
 
-fn json_text(value: &serde_json::Value) -> String {
+pub(crate) fn json_text(value: &serde_json::Value) -> String {
     value.to_string()
 }
 
-fn parse_json(column: &'static str, text: &str) -> Result<serde_json::Value, CorruptRow> {
+pub(crate) fn parse_json(
+    column: &'static str,
+    text: &str,
+) -> Result<serde_json::Value, CorruptRow> {
     serde_json::from_str(text).map_err(|e| corrupt(column, e))
 }
 

@@ -3,7 +3,9 @@
 //! records live beside the rows they convert.
 
 mod engine;
+mod inbox;
 mod tenant;
 
 pub use engine::*;
+pub use inbox::{inbox_status, InboxRow};
 pub use tenant::Tenant;

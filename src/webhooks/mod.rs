@@ -1,0 +1,71 @@
+//! Inbound webhooks: each route verifies the sender's signature over the raw bytes,
+//! turns the delivery into engine work, records it durably in the inbox (deduplicated
+//! by the sender's delivery id) and only then answers 2xx. Anything unsigned, stale,
+//! tampered, oversized or malformed gets a 4xx envelope and changes nothing.
+
+pub mod booking;
+pub mod signed_header;
+
+use std::time::Instant;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use actors::ports::store::InboxAccept;
+use chrono::Utc;
+use serde_json::json;
+
+use crate::http::{ApiError, AppState};
+use crate::store::tenant_queries::DEFAULT_TENANT;
+
+/// The booking webhook's signature window (SPEC §6: 5 minutes).
+const BOOKING_TOLERANCE_SECS: i64 = 300;
+
+/// Registers the webhook routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/webhooks/booking").route(web::post().to(receive_booking)));
+}
+
+/// `POST /webhooks/booking`: the normalized booking webhook, signed with
+/// `X-Aro-Signature: t=…,v1=…`. Disabled (404) until a secret is configured.
+async fn receive_booking(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let Some(secret) = state.config.booking.webhook_secret.as_ref() else {
+        return Err(ApiError::NotFound(
+            "the booking webhook is disabled: set ARO_BOOKING_WEBHOOK_SECRET".to_string(),
+        ));
+    };
+    let header = req
+        .headers()
+        .get("X-Aro-Signature")
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    signed_header::verify(
+        header,
+        &body,
+        secret.expose().as_bytes(),
+        BOOKING_TOLERANCE_SECS,
+        Utc::now(),
+    )?;
+    let delivery = booking::parse(DEFAULT_TENANT, &body)
+        .map_err(|invalid| ApiError::validation(invalid.to_string(), invalid.details()))?;
+    let accepted = state
+        .engine
+        .submit(
+            DEFAULT_TENANT,
+            booking::SOURCE,
+            &delivery.delivery_id,
+            delivery.work,
+        )
+        .await?;
+    let status = match accepted {
+        InboxAccept::Accepted => "accepted",
+        InboxAccept::Duplicate => "duplicate",
+    };
+    metrics::histogram!("aro_webhook_ack_seconds", "source" => booking::SOURCE)
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("aro_webhooks_total", "source" => booking::SOURCE, "result" => status)
+        .increment(1);
+    Ok(HttpResponse::Ok().json(json!({"status": status, "id": delivery.delivery_id})))
+}
