@@ -3,5 +3,7 @@
 //! until credentials are configured.
 
 pub mod sandbox_messaging;
+pub mod twilio;
 
 pub use sandbox_messaging::SandboxMessaging;
+pub use twilio::{TwilioMessaging, TwilioSettings};
