@@ -11,8 +11,9 @@ use actors::ports::ids::UuidV7;
 use chrono::NaiveTime;
 
 use crate::config::{Config, QuietHours};
-use crate::providers::SandboxMessaging;
+use crate::providers::{SandboxMessaging, TwilioMessaging, TwilioSettings};
 use crate::store::{tenant_queries::DEFAULT_TENANT, Database, DieselStore};
+use actors::ports::providers::MessagingProvider;
 
 /// The quiet window when neither the configuration nor a profile pack sets one
 /// (SPEC §5: messages only between 08:00 and 21:00).
@@ -38,14 +39,40 @@ pub fn engine_settings(config: &Config) -> EngineSettings {
     }
 }
 
+/// How long one Twilio request may take before its outcome counts as unknown.
+const TWILIO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Twilio when its credentials are configured, else the sandbox (SPEC §6).
+fn messaging_provider(config: &Config, db: &Database) -> Arc<dyn MessagingProvider> {
+    let twilio = &config.twilio;
+    match (&twilio.account_sid, &twilio.auth_token, &twilio.from) {
+        (Some(account_sid), Some(auth_token), Some(from)) => {
+            let status_callback = config.public_url.join("webhooks/twilio/status").ok();
+            tracing::info!(api_base = %twilio.api_base, "messaging: Twilio");
+            Arc::new(TwilioMessaging::new(TwilioSettings {
+                account_sid: account_sid.clone(),
+                auth_token: auth_token.expose().clone(),
+                from: from.clone(),
+                api_base: twilio.api_base.clone(),
+                status_callback,
+                timeout: TWILIO_TIMEOUT,
+            }))
+        }
+        _ => {
+            tracing::info!("messaging: sandbox (no Twilio credentials)");
+            Arc::new(SandboxMessaging::new(
+                db.clone(),
+                DEFAULT_TENANT.to_string(),
+            ))
+        }
+    }
+}
+
 /// Starts the engine on the current actix system. Must run inside one.
 pub fn start_engine(config: &Config, db: &Database) -> std::io::Result<Engine> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = DieselStore::start(db.clone(), clock.clone())?;
-    let messaging = Arc::new(SandboxMessaging::new(
-        db.clone(),
-        DEFAULT_TENANT.to_string(),
-    ));
+    let messaging = messaging_provider(config, db);
     Ok(Engine::start(
         EnginePorts {
             store: Arc::new(store),

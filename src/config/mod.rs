@@ -6,7 +6,7 @@ mod error;
 mod layers;
 mod reader;
 mod secret;
-mod values;
+pub mod values;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

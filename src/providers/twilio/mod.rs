@@ -14,8 +14,8 @@
 //! the returned future only awaits that task's `JoinHandle` (which is `Send`); dropping
 //! the returned future aborts the task. The futures must be polled inside a `LocalSet`
 //! — any actix arbiter or `actix_rt` system is one, which is where the engine runs them.
-//! A client per call costs a new connection (and TLS handshake) per message, which is
-//! negligible at Twilio's 60 messages a minute and keeps no state across runtimes.
+//! Each arbiter thread keeps one client (see `http_client`), so connections are reused
+//! and the TLS context is built once, not per message.
 //!
 //! Nothing here logs the auth token, a message body or a full phone number (only the
 //! last four digits).
@@ -309,15 +309,34 @@ fn transport_error(error: &SendRequestError, may_have_arrived: bool) -> Provider
     }
 }
 
-/// A fresh awc client: the connect timeout is shorter than the request timeout, so a
-/// request `Timeout` means the connection was made and the request (probably) sent.
+thread_local! {
+    /// One awc client per (actix system, timeout) on each thread: building a client
+    /// builds an OpenSSL context (tens of milliseconds, on the arbiter's thread), and a
+    /// shared client keeps connections alive between messages. Keyed by system because
+    /// a client's connection pool lives on the runtime that created it.
+    static CLIENTS: std::cell::RefCell<std::collections::HashMap<(usize, Duration), awc::Client>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// This thread's awc client: the connect timeout is shorter than the request timeout,
+/// so a request `Timeout` means the connection was made and the request (probably)
+/// sent.
 fn http_client(timeout: Duration) -> awc::Client {
-    let connect = (timeout / 2).min(MAX_CONNECT);
-    awc::Client::builder()
-        .connector(awc::Connector::new().timeout(connect))
-        .timeout(timeout)
-        .disable_redirects()
-        .finish()
+    let system = actix_web::rt::System::try_current().map_or(0, |s| s.id());
+    CLIENTS.with(|clients| {
+        clients
+            .borrow_mut()
+            .entry((system, timeout))
+            .or_insert_with(|| {
+                let connect = (timeout / 2).min(MAX_CONNECT);
+                awc::Client::builder()
+                    .connector(awc::Connector::new().timeout(connect))
+                    .timeout(timeout)
+                    .disable_redirects()
+                    .finish()
+            })
+            .clone()
+    })
 }
 
 /// Adds Twilio's basic auth (account SID : auth token) and asks for JSON.
