@@ -2,7 +2,10 @@
 //! provider's wire format, and the sandbox implementations a new install runs with
 //! until credentials are configured.
 
+pub mod calendly;
+pub(crate) mod http;
 pub mod sandbox_messaging;
+pub mod stripe;
 pub mod twilio;
 
 pub use sandbox_messaging::SandboxMessaging;

@@ -22,16 +22,19 @@
 
 #![allow(dead_code)]
 
+#[path = "server.rs"]
+mod server;
+
+use server::FakeServer;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use actix_web::dev::{Extensions, ServerHandle};
+use actix_web::dev::Extensions;
 use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use actix_web::http::{Method, StatusCode};
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -99,10 +102,8 @@ fn lock(state: &Shared) -> MutexGuard<'_, State> {
 
 /// The running fake; stops when dropped.
 pub struct FakeTwilio {
-    addr: SocketAddr,
+    server: FakeServer,
     state: Shared,
-    handle: ServerHandle,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl FakeTwilio {
@@ -115,56 +116,24 @@ impl FakeTwilio {
             log: Vec::new(),
             script: VecDeque::new(),
         }));
-        let (tx, rx) = mpsc::channel();
-        let server_state = Arc::clone(&state);
-        let thread = std::thread::Builder::new()
-            .name("fake-twilio".to_string())
-            .spawn(move || {
-                actix_rt::System::new().block_on(async move {
-                    let data = web::Data::new(server_state);
-                    let server = HttpServer::new(move || {
-                        App::new()
-                            .app_data(data.clone())
-                            .default_service(web::to(handle))
-                    })
-                    .workers(1)
-                    .disable_signals()
-                    .shutdown_timeout(0)
-                    .on_connect(remember_socket)
-                    .bind(("127.0.0.1", 0));
-                    match server {
-                        Ok(server) => {
-                            let addr = server.addrs()[0];
-                            let running = server.run();
-                            let _ = tx.send(Ok((addr, running.handle())));
-                            let _ = running.await;
-                        }
-                        Err(error) => {
-                            let _ = tx.send(Err(error));
-                        }
-                    }
-                });
-            })
-            .expect("spawn the fake Twilio thread");
-        let (addr, handle) = rx
-            .recv()
-            .expect("fake Twilio thread ended before listening")
-            .expect("bind the fake Twilio");
-        FakeTwilio {
-            addr,
-            state,
-            handle,
-            thread: Some(thread),
-        }
+        let data = web::Data::new(Arc::clone(&state));
+        let server = FakeServer::start(
+            "fake-twilio",
+            move |app: &mut web::ServiceConfig| {
+                app.app_data(data.clone()).default_service(web::to(handle));
+            },
+            Some(remember_socket),
+        );
+        FakeTwilio { server, state }
     }
 
     /// `http://127.0.0.1:<port>`: the `api_base` to give the client.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr)
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr
     }
 
     /// Every message accepted, oldest first.
@@ -196,17 +165,6 @@ impl FakeTwilio {
         let mut state = lock(&self.state);
         if let Some(message) = state.accepted.iter_mut().find(|m| m.sid == sid) {
             message.status = status.to_string();
-        }
-    }
-}
-
-impl Drop for FakeTwilio {
-    fn drop(&mut self) {
-        // The stop command is sent when `stop` is called; the returned future only
-        // reports completion, which joining the thread waits for instead.
-        drop(self.handle.stop(false));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
         }
     }
 }

@@ -25,24 +25,22 @@ pub mod inbound;
 pub mod signature;
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix_web::http::header::{HeaderMap, ACCEPT, RETRY_AFTER};
+use actix_web::http::header::ACCEPT;
 use actors::ports::providers::{
     Channel, MessagingProvider, OutboundMessage, ProviderError, SendReceipt,
 };
 use actors::ports::BoxFuture;
 use actors::resilience::backoff::ErrorClass;
-use awc::error::{ConnectError, SendRequestError};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use url::Url;
 
 pub use errors::{is_opt_out, twilio_code};
+
+use crate::providers::http::{http_client, on_local_set, retry_after, transport_error, Answer};
 
 /// Twilio's REST API version path segment.
 const API_VERSION: &str = "2010-04-01";
@@ -51,14 +49,12 @@ const LOOKUP_PAGE_SIZE: &str = "50";
 /// A content lookup only matches messages created this recently, so an identical
 /// reminder sent days ago is not mistaken for the attempt being reconciled.
 const LOOKUP_WINDOW: chrono::Duration = chrono::Duration::hours(72);
-/// The largest answer body read from Twilio.
-const MAX_BODY: usize = 1 << 20;
-/// The longest a TCP/TLS connect may take, whatever the request timeout.
-const MAX_CONNECT: Duration = Duration::from_secs(5);
 /// Statuses of a message that never reached the recipient: a content lookup ignores
 /// them, so the message may be sent again.
 const NOT_DELIVERED: [&str; 3] = ["failed", "undelivered", "canceled"];
 const WHATSAPP_PREFIX: &str = "whatsapp:";
+/// Names this provider in errors.
+const PROVIDER: &str = "twilio";
 
 /// Credentials and endpoints for one Twilio account.
 #[derive(Clone)]
@@ -215,128 +211,17 @@ fn find_sent<'a>(
     })
 }
 
-/// What Twilio answered.
-struct Answer {
-    status: u16,
-    retry_after: Option<Duration>,
-    /// `Err` when the body could not be read (cut off, timed out, too large).
-    body: Result<Vec<u8>, String>,
-}
-
-impl Answer {
-    async fn read<S>(mut response: awc::ClientResponse<S>) -> Self
-    where
-        S: futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>>
-            + Unpin,
-    {
-        let status = response.status().as_u16();
-        let retry_after = retry_after(response.headers());
-        let body = response
-            .body()
-            .limit(MAX_BODY)
-            .await
-            .map(|bytes| bytes.to_vec())
-            .map_err(|e| e.to_string());
-        Self {
-            status,
-            retry_after,
-            body,
-        }
+/// The error for a non-2xx answer from Twilio.
+fn answer_error(answer: &Answer) -> ProviderError {
+    if let Some(redirect) = answer.unexpected_redirect("twilio") {
+        return redirect;
     }
-
-    fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-
-    /// The error for a non-2xx answer.
-    fn error(&self) -> ProviderError {
-        if (300..400).contains(&self.status) {
-            return ProviderError {
-                class: ErrorClass::ClientError,
-                message: format!(
-                    "twilio HTTP {}: unexpected redirect (check twilio.api_base)",
-                    self.status
-                ),
-                outcome_unknown: false,
-            };
-        }
-        let parsed = self
-            .body
-            .as_deref()
-            .ok()
-            .and_then(errors::TwilioApiError::parse);
-        errors::from_response(self.status, parsed.as_ref(), self.retry_after)
-    }
-
-    /// The 2xx body as `T`. A body that cannot be read leaves the outcome unknown.
-    fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ProviderError> {
-        let unreadable = |why: String| ProviderError {
-            class: ErrorClass::ServerError,
-            message: format!("twilio HTTP {}: unreadable answer: {why}", self.status),
-            outcome_unknown: true,
-        };
-        let body = self.body.as_deref().map_err(|e| unreadable(e.clone()))?;
-        serde_json::from_slice(body).map_err(|e| unreadable(e.to_string()))
-    }
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    errors::parse_retry_after(value, Utc::now())
-}
-
-/// The error for a request that got no answer. `may_have_arrived`: the request is not
-/// idempotent and might have reached Twilio before the failure.
-fn transport_error(error: &SendRequestError, may_have_arrived: bool) -> ProviderError {
-    let (class, outcome_unknown) = match error {
-        // awc's h1 client reports a connection closed after the request was written,
-        // before any answer, as `Disconnected`: the request may have been processed.
-        SendRequestError::Connect(ConnectError::Disconnected) => {
-            (ErrorClass::Network, may_have_arrived)
-        }
-        // Nothing was sent: no connection was ever made.
-        SendRequestError::Connect(_) => (ErrorClass::Network, false),
-        SendRequestError::Url(_) | SendRequestError::Http(_) => (ErrorClass::ClientError, false),
-        // The request was (or may have been) written and no answer came in time.
-        SendRequestError::Timeout => (ErrorClass::Timeout, may_have_arrived),
-        // Connection lost while sending or before the answer was complete.
-        _ => (ErrorClass::Network, may_have_arrived),
-    };
-    ProviderError {
-        class,
-        message: format!("twilio request failed: {error}"),
-        outcome_unknown,
-    }
-}
-
-thread_local! {
-    /// One awc client per (actix system, timeout) on each thread: building a client
-    /// builds an OpenSSL context (tens of milliseconds, on the arbiter's thread), and a
-    /// shared client keeps connections alive between messages. Keyed by system because
-    /// a client's connection pool lives on the runtime that created it.
-    static CLIENTS: std::cell::RefCell<std::collections::HashMap<(usize, Duration), awc::Client>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
-}
-
-/// This thread's awc client: the connect timeout is shorter than the request timeout,
-/// so a request `Timeout` means the connection was made and the request (probably)
-/// sent.
-fn http_client(timeout: Duration) -> awc::Client {
-    let system = actix_web::rt::System::try_current().map_or(0, |s| s.id());
-    CLIENTS.with(|clients| {
-        clients
-            .borrow_mut()
-            .entry((system, timeout))
-            .or_insert_with(|| {
-                let connect = (timeout / 2).min(MAX_CONNECT);
-                awc::Client::builder()
-                    .connector(awc::Connector::new().timeout(connect))
-                    .timeout(timeout)
-                    .disable_redirects()
-                    .finish()
-            })
-            .clone()
-    })
+    let parsed = answer
+        .body
+        .as_deref()
+        .ok()
+        .and_then(errors::TwilioApiError::parse);
+    errors::from_response(answer.status, parsed.as_ref(), retry_after(&answer.headers))
 }
 
 /// Adds Twilio's basic auth (account SID : auth token) and asks for JSON.
@@ -359,12 +244,14 @@ async fn send_now(
     let response = request
         .send_form(&form)
         .await
-        .map_err(|e| transport_error(&e, true))?;
+        .map_err(|e| transport_error(PROVIDER, &e, true))?;
     let answer = Answer::read(response).await;
     let result = if answer.is_success() {
-        answer.json::<MessageResource>().map(|m| m.receipt())
+        answer
+            .json::<MessageResource>(PROVIDER, true)
+            .map(|m| m.receipt())
     } else {
-        Err(answer.error())
+        Err(answer_error(&answer))
     };
     match &result {
         Ok(receipt) => {
@@ -387,15 +274,15 @@ async fn lookup_by_sid(
     let response = request
         .send()
         .await
-        .map_err(|e| transport_error(&e, false))?;
+        .map_err(|e| transport_error(PROVIDER, &e, false))?;
     let answer = Answer::read(response).await;
     if answer.status == 404 {
         return Ok(None);
     }
     if !answer.is_success() {
-        return Err(answer.error());
+        return Err(answer_error(&answer));
     }
-    let found = answer.json::<MessageResource>()?;
+    let found = answer.json::<MessageResource>(PROVIDER, true)?;
     Ok(Some(found.receipt()))
 }
 
@@ -419,12 +306,12 @@ async fn lookup_by_content(
     let response = request
         .send()
         .await
-        .map_err(|e| transport_error(&e, false))?;
+        .map_err(|e| transport_error(PROVIDER, &e, false))?;
     let answer = Answer::read(response).await;
     if !answer.is_success() {
-        return Err(answer.error());
+        return Err(answer_error(&answer));
     }
-    let page = answer.json::<MessagePage>()?;
+    let page = answer.json::<MessagePage>(PROVIDER, true)?;
     let found =
         find_sent(&page.messages, &to, &message.body, Utc::now()).map(MessageResource::receipt);
     tracing::debug!(
@@ -433,48 +320,6 @@ async fn lookup_by_content(
         "twilio: looked up an earlier attempt"
     );
     Ok(found)
-}
-
-/// Aborts the spawned task when the caller drops the future awaiting it.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Future for AbortOnDrop<T> {
-    type Output = Result<T, tokio::task::JoinError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0).poll(cx)
-    }
-}
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Runs the `!Send` future `make` builds on the current thread's `LocalSet` and returns
-/// a `Send` future of its result (see the module docs). Only `make` — which captures
-/// `Send` values — crosses into the returned future; the awc future is created inside
-/// the local task.
-fn on_local_set<T, F, Fut>(
-    make: F,
-    may_have_arrived: bool,
-) -> BoxFuture<'static, Result<T, ProviderError>>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = Result<T, ProviderError>> + 'static,
-{
-    Box::pin(async move {
-        let task = AbortOnDrop(tokio::task::spawn_local(async move { make().await }));
-        task.await.unwrap_or_else(|join_error| {
-            Err(ProviderError {
-                class: ErrorClass::Network,
-                message: format!("twilio request task ended early: {join_error}"),
-                outcome_unknown: may_have_arrived,
-            })
-        })
-    })
 }
 
 /// The Twilio messaging adapter. Cheap to clone; holds no connection.
@@ -503,7 +348,7 @@ impl MessagingProvider for TwilioMessaging {
         message: OutboundMessage,
     ) -> BoxFuture<'static, Result<SendReceipt, ProviderError>> {
         let settings = Arc::clone(&self.settings);
-        on_local_set(move || send_now(settings, message), true)
+        on_local_set(PROVIDER, move || send_now(settings, message), true)
     }
 
     /// With `provider_ref`: `GET …/Messages/{sid}.json`, 404 → `None`, else the message
@@ -517,8 +362,12 @@ impl MessagingProvider for TwilioMessaging {
     ) -> BoxFuture<'static, Result<Option<SendReceipt>, ProviderError>> {
         let settings = Arc::clone(&self.settings);
         match provider_ref {
-            Some(sid) => on_local_set(move || lookup_by_sid(settings, sid), false),
-            None => on_local_set(move || lookup_by_content(settings, message), false),
+            Some(sid) => on_local_set(PROVIDER, move || lookup_by_sid(settings, sid), false),
+            None => on_local_set(
+                PROVIDER,
+                move || lookup_by_content(settings, message),
+                false,
+            ),
         }
     }
 }
@@ -644,24 +493,5 @@ mod tests {
         let mut undated = resource("SM5", "queued", "See you at 3pm", "");
         undated.date_created = None;
         assert!(find_sent(&[undated], to, "See you at 3pm", now).is_some());
-    }
-
-    #[test]
-    fn timeouts_after_sending_leave_the_outcome_unknown() {
-        let timeout = transport_error(&SendRequestError::Timeout, true);
-        assert_eq!(timeout.class, ErrorClass::Timeout);
-        assert!(timeout.outcome_unknown);
-        let refused = transport_error(
-            &SendRequestError::Connect(ConnectError::Io(std::io::Error::from(
-                std::io::ErrorKind::ConnectionRefused,
-            ))),
-            true,
-        );
-        assert_eq!(refused.class, ErrorClass::Network);
-        assert!(!refused.outcome_unknown);
-        let cut = transport_error(&SendRequestError::Connect(ConnectError::Disconnected), true);
-        assert_eq!(cut.class, ErrorClass::Network);
-        assert!(cut.outcome_unknown);
-        assert!(!transport_error(&SendRequestError::Timeout, false).outcome_unknown);
     }
 }
