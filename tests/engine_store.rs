@@ -170,7 +170,7 @@ async fn engine_store_commits_read_back(kind: Kind) {
         1
     );
     let ready = store
-        .ready_outbox(ProviderDomain::Messaging, t0(), 10)
+        .ready_outbox(ProviderDomain::Messaging, t0(), 10, true)
         .await
         .expect("read");
     assert_eq!(ready.len(), 1);
@@ -224,7 +224,7 @@ async fn engine_store_commits_read_back(kind: Kind) {
         .expect("duplicate key is not an error");
     assert_eq!(
         store
-            .ready_outbox(ProviderDomain::Messaging, t0(), 10)
+            .ready_outbox(ProviderDomain::Messaging, t0(), 10, true)
             .await
             .expect("read")
             .len(),
@@ -350,7 +350,7 @@ async fn outbox_outcomes_and_breaker_state_round_trip(kind: Kind) {
     // An in-flight row is handed out again (its outcome must be reconciled) even
     // before its next attempt time.
     let ready = store
-        .ready_outbox(ProviderDomain::Messaging, t0() - Duration::days(1), 10)
+        .ready_outbox(ProviderDomain::Messaging, t0() - Duration::days(1), 10, true)
         .await
         .expect("read");
     assert_eq!(
@@ -369,7 +369,7 @@ async fn outbox_outcomes_and_breaker_state_round_trip(kind: Kind) {
         .await
         .expect("retry");
     assert!(store
-        .ready_outbox(ProviderDomain::Messaging, t0(), 10)
+        .ready_outbox(ProviderDomain::Messaging, t0(), 10, true)
         .await
         .expect("read")
         .is_empty());
@@ -399,7 +399,7 @@ async fn outbox_outcomes_and_breaker_state_round_trip(kind: Kind) {
         .await
         .expect("dead");
     assert!(store
-        .ready_outbox(ProviderDomain::Messaging, t0() + Duration::days(1), 10)
+        .ready_outbox(ProviderDomain::Messaging, t0() + Duration::days(1), 10, true)
         .await
         .expect("read")
         .is_empty());
@@ -546,7 +546,7 @@ async fn the_engine_runs_on_the_database_across_a_restart(kind: Kind) {
     settle().await;
     assert_eq!(provider.delivered().len(), 1);
     let done = store
-        .ready_outbox(ProviderDomain::Messaging, clock_now(&clock), 10)
+        .ready_outbox(ProviderDomain::Messaging, clock_now(&clock), 10, true)
         .await
         .expect("read");
     assert!(done.is_empty(), "nothing left to send: {done:?}");

@@ -497,16 +497,17 @@ pub fn ready_outbox(
     domain: ProviderDomain,
     now: DateTime<Utc>,
     limit: usize,
+    include_in_flight: bool,
 ) -> QueryResult<Vec<OutboxRecord>> {
+    let due = outbox::status
+        .eq(OutboxStatus::Pending.as_str())
+        .and(outbox::next_attempt_at.le(to_naive(now)));
+    let in_flight = outbox::status
+        .eq(OutboxStatus::InFlight.as_str())
+        .and(include_in_flight.into_sql::<diesel::sql_types::Bool>());
     let rows: Vec<OutboxRow> = outbox::table
         .filter(outbox::domain.eq(domain.as_str()))
-        .filter(
-            outbox::status
-                .eq(OutboxStatus::InFlight.as_str())
-                .or(outbox::status
-                    .eq(OutboxStatus::Pending.as_str())
-                    .and(outbox::next_attempt_at.le(to_naive(now)))),
-        )
+        .filter(due.or(in_flight))
         .order((outbox::next_attempt_at.asc(), outbox::id.asc()))
         .limit(i64::try_from(limit).unwrap_or(i64::MAX))
         .select(OutboxRow::as_select())

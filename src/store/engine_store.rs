@@ -253,8 +253,9 @@ impl Store for DieselStore {
         domain: ProviderDomain,
         now: DateTime<Utc>,
         limit: usize,
+        include_in_flight: bool,
     ) -> BoxFuture<'static, StoreResult<Vec<OutboxRecord>>> {
-        self.read(move |conn| queries::ready_outbox(conn, domain, now, limit))
+        self.read(move |conn| queries::ready_outbox(conn, domain, now, limit, include_in_flight))
     }
 
     fn next_outbox_due(

@@ -14,6 +14,7 @@ pub mod schema;
 pub mod tenant_queries;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -38,6 +39,9 @@ pub struct Database {
     pool: Pool<Manager>,
     backend: Backend,
     sqlite_path: Option<PathBuf>,
+    /// One permit per pooled connection: queries wait here, on the async side, rather
+    /// than as hundreds of blocking threads contending for the pool's lock.
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Database {
@@ -85,6 +89,7 @@ impl Database {
             pool,
             backend,
             sqlite_path,
+            permits: Arc::new(tokio::sync::Semaphore::new(config.pool_size as usize)),
         })
     }
 
@@ -109,7 +114,14 @@ impl Database {
         R: Send + 'static,
     {
         let pool = self.pool.clone();
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let mut conn = pool.get()?;
             work(&mut conn)
         })

@@ -455,13 +455,15 @@ pub trait Store: Send + Sync + 'static {
         owner_id: String,
     ) -> BoxFuture<'static, StoreResult<Vec<TimerRecord>>>;
 
-    /// Pending outbox rows of `domain` whose next attempt is due at `now`, plus rows
-    /// left in flight by a crash (their outcome must be reconciled), oldest first.
+    /// Pending outbox rows of `domain` whose next attempt is due at `now`, oldest
+    /// first; with `include_in_flight`, also rows left in flight (by a crash, or by a
+    /// write that failed: their outcome must be reconciled).
     fn ready_outbox(
         &self,
         domain: ProviderDomain,
         now: DateTime<Utc>,
         limit: usize,
+        include_in_flight: bool,
     ) -> BoxFuture<'static, StoreResult<Vec<OutboxRecord>>>;
 
     /// The earliest next attempt among pending rows of `domain`, if any.

@@ -25,9 +25,15 @@ use crate::resilience::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 use crate::resilience::token_bucket::TokenBucket;
 
 /// Rows fetched per poll.
-const BATCH: usize = 256;
+const BATCH: usize = 512;
 /// Calls in flight at once.
-const MAX_IN_FLIGHT: usize = 64;
+const MAX_IN_FLIGHT: usize = 256;
+/// With more work waiting, the outbox is read again once fewer calls than this are in
+/// flight (not after every outcome: one read then fills many slots).
+const LOW_WATER: usize = MAX_IN_FLIGHT / 2;
+/// Rows left in flight (by a crash, or a write that failed) are looked for at start and
+/// then this often (seconds): their outcome must be reconciled.
+const SWEEP_EVERY: i64 = 60;
 /// While the breaker is open, work is deferred by this much (SPEC §6: 5 min).
 const DEFERRAL: i64 = 300;
 /// `last_error` prefix marking an attempt whose outcome is unknown.
@@ -80,6 +86,10 @@ pub struct MessagingSupervisor {
     settled: HashMap<String, u64>,
     polling: bool,
     poll_again: bool,
+    /// Due rows were left unread (the window was full, or a read came back full).
+    want_more: bool,
+    /// When rows in flight were last looked for (`None`: not yet since start).
+    swept_at: Option<DateTime<Utc>>,
     sleeper: Option<SpawnHandle>,
     staff_told_at: Option<DateTime<Utc>>,
     breaker_saving: bool,
@@ -119,6 +129,8 @@ impl MessagingSupervisor {
             settled: HashMap::new(),
             polling: false,
             poll_again: false,
+            want_more: false,
+            swept_at: None,
             sleeper: None,
             staff_told_at: None,
             breaker_saving: false,
@@ -145,14 +157,41 @@ impl MessagingSupervisor {
         self.polling = true;
         let now = self.clock.now();
         let read_at_epoch = self.epoch;
+        let sweep = self
+            .swept_at
+            .is_none_or(|at| now - at >= Duration::seconds(SWEEP_EVERY));
+        if sweep {
+            self.swept_at = Some(now);
+        }
         let rows = self
             .store
-            .ready_outbox(ProviderDomain::Messaging, now, BATCH);
+            .ready_outbox(ProviderDomain::Messaging, now, BATCH, sweep);
         ctx.spawn(rows.into_actor(self).map(move |rows, sup, ctx| {
             sup.polling = false;
             sup.settled.retain(|_, epoch| *epoch > read_at_epoch);
             match rows {
-                Ok(rows) => sup.work(rows, ctx),
+                Ok(rows) => {
+                    let full_page = rows.len() == BATCH;
+                    let worked = sup.work(rows, ctx);
+                    if sweep && (full_page || worked != Worked::All) {
+                        // Rows left in flight may be among those not started: sweep
+                        // again at the next read.
+                        sup.swept_at = None;
+                    }
+                    if let Worked::Throttled(at) = worked {
+                        // Out of tokens: nothing more until the bucket has one.
+                        sup.poll_again = false;
+                        sup.sleep_until(at, ctx);
+                        return;
+                    }
+                    if full_page || worked == Worked::WindowFull {
+                        sup.want_more = true;
+                    }
+                    if sup.want_more && sup.in_flight.len() < LOW_WATER {
+                        sup.want_more = false;
+                        sup.poll_again = true;
+                    }
+                }
                 Err(error) => {
                     tracing::warn!(%error, "cannot read the messaging outbox; retrying in 1 s");
                     let at = sup.clock.now() + Duration::seconds(1);
@@ -168,11 +207,11 @@ impl MessagingSupervisor {
         }));
     }
 
-    fn work(&mut self, rows: Vec<OutboxRecord>, ctx: &mut Context<Self>) {
+    /// Starts what it can of `rows`, in order.
+    fn work(&mut self, rows: Vec<OutboxRecord>, ctx: &mut Context<Self>) -> Worked {
         for row in rows {
             if self.in_flight.len() >= MAX_IN_FLIGHT {
-                self.poll_again = true;
-                break;
+                return Worked::WindowFull;
             }
             if self.in_flight.contains(&row.item.id) || self.settled.contains_key(&row.item.id) {
                 continue;
@@ -180,9 +219,7 @@ impl MessagingSupervisor {
             let now = self.clock.now();
             if let Err(wait) = self.bucket.try_take(now) {
                 let at = now + Duration::from_std(wait).unwrap_or_else(|_| Duration::seconds(1));
-                self.sleep_until(at, ctx);
-                self.poll_again = false;
-                return;
+                return Worked::Throttled(at);
             }
             if let Err(open) = self.breaker.allow(now) {
                 self.defer_while_open(row, open.retry_at, ctx);
@@ -190,6 +227,7 @@ impl MessagingSupervisor {
             }
             self.attempt(row, ctx);
         }
+        Worked::All
     }
 
     /// Reconciles (when the last outcome is unknown), re-checks an appointment's
@@ -453,15 +491,17 @@ impl MessagingSupervisor {
         );
     }
 
-    /// Sleeps until the next pending row is due (or a poke arrives).
+    /// Sleeps until the next pending row is due or the next sweep for rows left in
+    /// flight, whichever is first (or until a poke arrives).
     fn arm(&mut self, ctx: &mut Context<Self>) {
         let next = self.store.next_outbox_due(ProviderDomain::Messaging);
         ctx.spawn(next.into_actor(self).map(|next, sup, ctx| match next {
-            Ok(Some(at)) => sup.sleep_until(at, ctx),
-            Ok(None) => {
-                if let Some(handle) = sup.sleeper.take() {
-                    ctx.cancel_future(handle);
-                }
+            Ok(next) => {
+                let sweep = sup
+                    .swept_at
+                    .map_or_else(|| sup.clock.now(), |at| at + Duration::seconds(SWEEP_EVERY));
+                let wake = next.map_or(sweep, |at| at.min(sweep));
+                sup.sleep_until(wake, ctx);
             }
             Err(error) => {
                 tracing::warn!(%error, "cannot read the next outbox time; retrying in 1 s");
@@ -582,6 +622,17 @@ struct Attempted {
     result: Result<Outcome, ProviderError>,
 }
 
+/// How far a read's rows were started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Worked {
+    /// Every row was started (or skipped as already known).
+    All,
+    /// The window of calls in flight filled up first.
+    WindowFull,
+    /// The rate limit ran out of tokens; the next one comes at this instant.
+    Throttled(DateTime<Utc>),
+}
+
 /// How an attempt ended when the provider did not fail.
 enum Outcome {
     /// Sent now.
@@ -666,6 +717,12 @@ impl Handler<Written> for MessagingSupervisor {
         self.epoch += 1;
         self.settled.insert(id.clone(), self.epoch);
         self.in_flight.remove(&id);
-        self.poll(ctx);
+        // Read again when the window has room for a batch and work was left unread, or
+        // when nothing is in flight (the read also arms the wake-up for retries).
+        let room = self.in_flight.len() <= LOW_WATER && self.want_more;
+        if room || self.in_flight.is_empty() {
+            self.want_more = false;
+            self.poll(ctx);
+        }
     }
 }

@@ -309,6 +309,7 @@ impl Store for MemoryStore {
         domain: ProviderDomain,
         now: DateTime<Utc>,
         limit: usize,
+        include_in_flight: bool,
     ) -> BoxFuture<'static, StoreResult<Vec<OutboxRecord>>> {
         let mut found: Vec<OutboxRecord> = self
             .lock()
@@ -316,7 +317,7 @@ impl Store for MemoryStore {
             .values()
             .filter(|o| {
                 o.item.domain == domain
-                    && (o.status == OutboxStatus::InFlight
+                    && ((include_in_flight && o.status == OutboxStatus::InFlight)
                         || (o.status == OutboxStatus::Pending && o.next_attempt_at <= now))
             })
             .cloned()
