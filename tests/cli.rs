@@ -137,28 +137,34 @@ fn migrate_commands_drive_the_schema() {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
+    // Every migration the project ships, oldest first.
+    let mut names: Vec<String> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+            .expect("migrations dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+    names.sort();
+    let count = names.len();
+    assert!(count >= 4, "{names:?}");
     let status = run(&["migrate", "status"]);
     assert_eq!(
         status.lines().filter(|l| l.starts_with("pending")).count(),
-        3,
+        count,
         "{status}"
     );
     let up = run(&["migrate", "up"]);
     assert_eq!(
         up.lines().filter(|l| l.starts_with("applied")).count(),
-        3,
+        count,
         "{up}"
     );
     assert!(run(&["migrate", "up"]).contains("nothing to apply"));
-    let down = run(&["migrate", "down", "2"]);
-    assert!(
-        down.contains("reverted  2026-11-24-000003_security"),
-        "{down}"
-    );
-    assert!(
-        down.contains("reverted  2026-11-24-000002_engine"),
-        "{down}"
-    );
+    // Down to the core migration: every later one is reverted, newest first.
+    let keep = (count - 1).to_string();
+    let down = run(&["migrate", "down", &keep]);
+    for name in &names[1..] {
+        assert!(down.contains(&format!("reverted  {name}")), "{down}");
+    }
     let status = run(&["migrate", "status"]);
     assert!(
         status.contains("applied   2026-11-24-000001_core"),
@@ -169,14 +175,15 @@ fn migrate_commands_drive_the_schema() {
         "{status}"
     );
     run(&["migrate", "up"]);
-    assert!(run(&["migrate", "redo"]).contains("redone    2026-11-24-000003_security"));
+    let newest = names.last().expect("a migration");
+    assert!(run(&["migrate", "redo"]).contains(&format!("redone    {newest}")));
 
     let too_many = aro_command(dir.path())
-        .args(["migrate", "down", "9"])
+        .args(["migrate", "down", &(count + 5).to_string()])
         .output()
         .expect("run");
     assert!(!too_many.status.success());
-    assert!(String::from_utf8_lossy(&too_many.stderr).contains("only 3 applied"));
+    assert!(String::from_utf8_lossy(&too_many.stderr).contains(&format!("only {count} applied")));
 }
 
 #[test]

@@ -160,10 +160,10 @@ async fn engine_store_commits_read_back(kind: Kind) {
         .expect("read");
     assert_eq!(timers.len(), 1);
     assert_eq!(timers[0].status, TimerStatus::Scheduled);
-    assert!(store.due_timers(t0(), 10).await.expect("read").is_empty());
+    assert!(store.due_timers(None, t0(), 10).await.expect("read").is_empty());
     assert_eq!(
         store
-            .due_timers(t0() + Duration::days(1), 10)
+            .due_timers(None, t0() + Duration::days(1), 10)
             .await
             .expect("read")
             .len(),
@@ -208,7 +208,7 @@ async fn engine_store_commits_read_back(kind: Kind) {
     };
     store.commit(fired).await.expect("fire");
     assert!(store
-        .due_timers(t0() + Duration::days(9), 10)
+        .due_timers(None, t0() + Duration::days(9), 10)
         .await
         .expect("read")
         .is_empty());

@@ -4,7 +4,7 @@
 
 use actors::ports::store::{
     AppointmentRecord, Commit, CustomerRecord, CustomerWrite, OutboxRecord, OutboxStatus,
-    OutboxUpdate, ProviderDomain, TimerRecord, TimerStatus, Versioned, WorkflowRecord,
+    OutboxUpdate, ProviderDomain, TimerCursor, TimerRecord, TimerStatus, Versioned, WorkflowRecord,
 };
 use actors::resilience::breaker::BreakerSnapshot;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
@@ -459,12 +459,27 @@ pub fn workflows_of_appointment(
 
 pub fn due_timers(
     conn: &mut DbConnection,
+    after: Option<&TimerCursor>,
     until: DateTime<Utc>,
     limit: usize,
 ) -> QueryResult<Vec<TimerRecord>> {
+    // Keyset continuation: strictly after (due, key) of the cursor.
+    let (from, key, from_key) = match after {
+        None => (DateTime::<Utc>::UNIX_EPOCH, String::new(), false),
+        Some(cursor) => (
+            cursor.due_at,
+            cursor.key.clone().unwrap_or_default(),
+            cursor.key.is_some(),
+        ),
+    };
+    let after_cursor = timers::due_at.gt(to_naive(from)).or(timers::due_at
+        .eq(to_naive(from))
+        .and(from_key.into_sql::<diesel::sql_types::Bool>())
+        .and(timers::timer_key.gt(key)));
     let rows: Vec<TimerRow> = timers::table
         .filter(timers::status.eq(TimerStatus::Scheduled.as_str()))
         .filter(timers::due_at.le(to_naive(until)))
+        .filter(after_cursor)
         .order((timers::due_at.asc(), timers::timer_key.asc()))
         .limit(i64::try_from(limit).unwrap_or(i64::MAX))
         .select(TimerRow::as_select())
@@ -499,19 +514,32 @@ pub fn ready_outbox(
     limit: usize,
     include_in_flight: bool,
 ) -> QueryResult<Vec<OutboxRecord>> {
-    let due = outbox::status
-        .eq(OutboxStatus::Pending.as_str())
-        .and(outbox::next_attempt_at.le(to_naive(now)));
-    let in_flight = outbox::status
-        .eq(OutboxStatus::InFlight.as_str())
-        .and(include_in_flight.into_sql::<diesel::sql_types::Bool>());
-    let rows: Vec<OutboxRow> = outbox::table
-        .filter(outbox::domain.eq(domain.as_str()))
-        .filter(due.or(in_flight))
-        .order((outbox::next_attempt_at.asc(), outbox::id.asc()))
-        .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-        .select(OutboxRow::as_select())
-        .load(conn)?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // Two queries, each served by `outbox_due (domain, status, next_attempt_at, id)`.
+    let mut rows: Vec<OutboxRow> = if include_in_flight {
+        outbox::table
+            .filter(outbox::domain.eq(domain.as_str()))
+            .filter(outbox::status.eq(OutboxStatus::InFlight.as_str()))
+            .order((outbox::next_attempt_at.asc(), outbox::id.asc()))
+            .limit(limit)
+            .select(OutboxRow::as_select())
+            .load(conn)?
+    } else {
+        Vec::new()
+    };
+    let room = limit - i64::try_from(rows.len()).unwrap_or(0);
+    if room > 0 {
+        rows.extend(
+            outbox::table
+                .filter(outbox::domain.eq(domain.as_str()))
+                .filter(outbox::status.eq(OutboxStatus::Pending.as_str()))
+                .filter(outbox::next_attempt_at.le(to_naive(now)))
+                .order((outbox::next_attempt_at.asc(), outbox::id.asc()))
+                .limit(room)
+                .select(OutboxRow::as_select())
+                .load::<OutboxRow>(conn)?,
+        );
+    }
     Ok(rows
         .into_iter()
         .map(OutboxRecord::try_from)

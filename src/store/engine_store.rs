@@ -12,7 +12,7 @@ use actors::ports::clock::Clock;
 use actors::ports::store::{
     AppointmentRecord, Commit, CustomerRecord, InboxAccept, InboxRecord, InboxUpdate, NewInbox,
     OutboxRecord, OutboxUpdate, ProviderDomain, Store, StoreError as PortError, StoreResult,
-    TimerRecord, WorkflowRecord,
+    TimerCursor, TimerRecord, WorkflowRecord,
 };
 use actors::ports::BoxFuture;
 use actors::resilience::breaker::BreakerSnapshot;
@@ -234,10 +234,11 @@ impl Store for DieselStore {
 
     fn due_timers(
         &self,
+        after: Option<TimerCursor>,
         until: DateTime<Utc>,
         limit: usize,
     ) -> BoxFuture<'static, StoreResult<Vec<TimerRecord>>> {
-        self.read(move |conn| queries::due_timers(conn, until, limit))
+        self.read(move |conn| queries::due_timers(conn, after.as_ref(), until, limit))
     }
 
     fn timers_of(

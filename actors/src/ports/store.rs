@@ -169,6 +169,24 @@ pub struct TimerSpec {
     pub payload: Value,
 }
 
+/// A position in the (due time, key) order of timers: reads continue after it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TimerCursor {
+    pub due_at: DateTime<Utc>,
+    /// `None`: every timer due at `due_at` is behind the cursor.
+    pub key: Option<String>,
+}
+
+impl TimerCursor {
+    /// Whether a timer (`due_at`, `key`) comes after the cursor.
+    pub fn is_before(&self, due_at: DateTime<Utc>, key: &str) -> bool {
+        match &self.key {
+            Some(k) => due_at > self.due_at || (due_at == self.due_at && key > k.as_str()),
+            None => due_at > self.due_at,
+        }
+    }
+}
+
 /// What becomes of a timer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -441,9 +459,11 @@ pub trait Store: Send + Sync + 'static {
         appointment_id: String,
     ) -> BoxFuture<'static, StoreResult<Vec<WorkflowRecord>>>;
 
-    /// Scheduled timers due at or before `until`, soonest first.
+    /// Scheduled timers due at or before `until` and after `after` (in (due, key)
+    /// order: the last timer an earlier read returned), soonest first.
     fn due_timers(
         &self,
+        after: Option<TimerCursor>,
         until: DateTime<Utc>,
         limit: usize,
     ) -> BoxFuture<'static, StoreResult<Vec<TimerRecord>>>;

@@ -273,6 +273,7 @@ impl Store for MemoryStore {
 
     fn due_timers(
         &self,
+        after: Option<TimerCursor>,
         until: DateTime<Utc>,
         limit: usize,
     ) -> BoxFuture<'static, StoreResult<Vec<TimerRecord>>> {
@@ -281,6 +282,11 @@ impl Store for MemoryStore {
             .timers
             .values()
             .filter(|t| t.status == TimerStatus::Scheduled && t.spec.due_at <= until)
+            .filter(|t| {
+                after
+                    .as_ref()
+                    .is_none_or(|c| c.is_before(t.spec.due_at, &t.spec.key))
+            })
             .cloned()
             .collect();
         due.sort_by(|a, b| (a.spec.due_at, &a.spec.key).cmp(&(b.spec.due_at, &b.spec.key)));

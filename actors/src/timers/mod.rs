@@ -20,7 +20,7 @@ use crate::engine::commands::AppointmentCommand;
 use crate::engine::directory::{Directory, Route};
 use crate::engine::error::EngineError;
 use crate::ports::clock::Clock;
-use crate::ports::store::{Store, TimerSpec};
+use crate::ports::store::{Store, TimerCursor, TimerSpec};
 use wheel::{full_key, TimerWheel};
 
 /// Most timers loaded per window query.
@@ -59,6 +59,8 @@ pub struct TimerService {
     wheel: TimerWheel,
     /// Every scheduled timer due at or before this is in the wheel (or in flight).
     window_end: DateTime<Utc>,
+    /// How far the store has been read, in (due, key) order.
+    loaded: Option<TimerCursor>,
     in_flight: HashSet<String>,
     /// Recently delivered keys, so a window query racing a commit cannot fire one twice.
     recently_fired: HashMap<String, DateTime<Utc>>,
@@ -82,6 +84,7 @@ impl TimerService {
             window,
             wheel: TimerWheel::default(),
             window_end: now,
+            loaded: None,
             in_flight: HashSet::new(),
             recently_fired: HashMap::new(),
             attempts: HashMap::new(),
@@ -97,14 +100,25 @@ impl TimerService {
         }
         let now = self.clock.now();
         let until = now + self.window;
-        let query = self.store.due_timers(until, PAGE);
+        // Only what is not loaded yet: timers up to the cursor are in the wheel, in
+        // flight, or fired; changes to them arrive as `TimersChanged`.
+        let query = self.store.due_timers(self.loaded.clone(), until, PAGE);
         ctx.wait(
             query
                 .into_actor(self)
                 .map(move |loaded, service, ctx| match loaded {
                     Ok(rows) => {
                         let full_page = rows.len() == PAGE;
-                        let last_due = rows.last().map(|r| r.spec.due_at);
+                        let reached = match (full_page, rows.last()) {
+                            (true, Some(last)) => TimerCursor {
+                                due_at: last.spec.due_at,
+                                key: Some(last.spec.key.clone()),
+                            },
+                            _ => TimerCursor {
+                                due_at: until,
+                                key: None,
+                            },
+                        };
                         let keep_after = now - service.window;
                         service.recently_fired.retain(|_, at| *at >= keep_after);
                         for row in rows {
@@ -117,10 +131,13 @@ impl TimerService {
                             let wake = row.spec.due_at;
                             service.wheel.insert(row.spec, wake);
                         }
-                        service.window_end = match (full_page, last_due) {
-                            (true, Some(last)) => last,
-                            _ => until,
+                        // Never backwards (the clock may have jumped back).
+                        let loaded = match service.loaded.take() {
+                            Some(before) if before > reached => before,
+                            _ => reached,
                         };
+                        service.window_end = loaded.due_at;
+                        service.loaded = Some(loaded);
                         service.arm(ctx);
                     }
                     Err(error) => {
