@@ -217,6 +217,20 @@ impl Store for DieselStore {
         self.read(move |conn| queries::load_customer(conn, &id))
     }
 
+    fn load_appointment_and_customer(
+        &self,
+        id: String,
+    ) -> BoxFuture<'static, StoreResult<(Option<AppointmentRecord>, Option<CustomerRecord>)>> {
+        self.read(move |conn| {
+            let appointment = queries::load_appointment(conn, &id)?;
+            let customer = match &appointment {
+                Some(a) => queries::load_customer(conn, &a.customer_id)?,
+                None => None,
+            };
+            Ok((appointment, customer))
+        })
+    }
+
     fn find_customer_by_phone(
         &self,
         tenant_id: String,

@@ -73,14 +73,7 @@ impl AppointmentActor {
     fn load(&mut self, ctx: &mut Context<Self>) {
         let store = self.deps.store.clone();
         let id = self.id.clone();
-        let load = async move {
-            let record = store.load_appointment(id).await?;
-            let customer = match &record {
-                Some(r) => store.load_customer(r.customer_id.clone()).await?,
-                None => None,
-            };
-            Ok::<_, StoreError>((record, customer))
-        };
+        let load = async move { store.load_appointment_and_customer(id).await };
         // `wait`: no message is handled before the state is loaded.
         ctx.wait(load.into_actor(self).map(|loaded, actor, ctx| match loaded {
             Ok((record, customer)) => {

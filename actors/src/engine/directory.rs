@@ -49,6 +49,13 @@ pub struct LiveActor {
 #[rtype(result = "Result<AppointmentView, EngineError>")]
 pub struct InspectActor(pub String);
 
+/// Asks one appointment's actor for its committed state (activating it if needed): a
+/// read that costs no query while the actor is live, ordered after the messages already
+/// in its mailbox.
+#[derive(Message)]
+#[rtype(result = "Result<Option<AppointmentRecord>, EngineError>")]
+pub struct Peek(pub String);
+
 /// One appointment as the admin API shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppointmentView {
@@ -209,6 +216,22 @@ impl Handler<InspectActor> for Directory {
                     .collect(),
                 workflows,
             })
+        })
+    }
+}
+
+impl Handler<Peek> for Directory {
+    type Result = ResponseFuture<Result<Option<AppointmentRecord>, EngineError>>;
+
+    fn handle(&mut self, Peek(id): Peek, _ctx: &mut Self::Context) -> Self::Result {
+        let entry = self.entry(&id);
+        entry.last_used = Instant::now();
+        let addr = entry.addr.clone();
+        Box::pin(async move {
+            addr.send(Inspect)
+                .await
+                .map(|snapshot| snapshot.state)
+                .map_err(|_| EngineError::ActorUnavailable)
         })
     }
 }

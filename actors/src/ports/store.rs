@@ -447,6 +447,12 @@ pub trait Store: Send + Sync + 'static {
 
     fn load_customer(&self, id: String) -> BoxFuture<'static, StoreResult<Option<CustomerRecord>>>;
 
+    /// An appointment and its customer, read together (what an actor loads at start).
+    fn load_appointment_and_customer(
+        &self,
+        id: String,
+    ) -> BoxFuture<'static, StoreResult<(Option<AppointmentRecord>, Option<CustomerRecord>)>>;
+
     /// The customer of `tenant_id` with this E.164 phone.
     fn find_customer_by_phone(
         &self,

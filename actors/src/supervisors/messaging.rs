@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 
 use crate::engine::commands::AppointmentCommand;
 use crate::engine::decide::{gate_outbox, EngineSettings, OutboxGate};
-use crate::engine::directory::{Directory, Route};
+use crate::engine::directory::{Directory, Peek, Route};
+use crate::engine::error::EngineError;
 use crate::ports::clock::Clock;
 use crate::ports::ids::IdGen;
 use crate::ports::providers::{
@@ -258,11 +259,7 @@ impl MessagingSupervisor {
         .then(|| row.item.owner_id.clone());
         let settings = self.settings.clone();
         let clock = self.clock.clone();
-        let store_error = |e: crate::ports::store::StoreError| ProviderError {
-            class: ErrorClass::Network,
-            message: format!("store: {e}"),
-            outcome_unknown: false,
-        };
+        let directory = self.directory.clone();
         let call = async move {
             if reconcile_first {
                 if let Some(receipt) = provider.lookup(message.clone(), provider_ref).await? {
@@ -270,10 +267,22 @@ impl MessagingSupervisor {
                 }
             }
             if let Some(appointment_id) = gated {
-                let record = store
-                    .load_appointment(appointment_id)
-                    .await
-                    .map_err(store_error)?;
+                // From the live actor when there is a directory (no query), else the store.
+                let record = match &directory {
+                    Some(directory) => directory
+                        .send(Peek(appointment_id))
+                        .await
+                        .unwrap_or(Err(EngineError::ActorUnavailable)),
+                    None => store
+                        .load_appointment(appointment_id)
+                        .await
+                        .map_err(EngineError::from),
+                };
+                // Our own failure, not the provider's: try again shortly.
+                let record = match record {
+                    Ok(record) => record,
+                    Err(error) => return Ok(Outcome::NotNow(format!("appointment: {error}"))),
+                };
                 match gate_outbox(record.as_ref(), &kind, &key, clock.now(), &settings) {
                     OutboxGate::Send => {}
                     OutboxGate::Hold(at) => return Ok(Outcome::Held(at)),
@@ -281,10 +290,12 @@ impl MessagingSupervisor {
                     OutboxGate::Missed(reason) => return Ok(Outcome::Missed(reason)),
                 }
             }
-            store
+            if let Err(error) = store
                 .update_outbox(OutboxUpdate::Started { id, attempts })
                 .await
-                .map_err(store_error)?;
+            {
+                return Ok(Outcome::NotNow(format!("store: {error}")));
+            }
             provider.send(message).await.map(Outcome::Sent)
         };
         // Awaited on its own task and answered by message (see `Attempted`), so the
@@ -645,6 +656,9 @@ enum Outcome {
     Dropped(String),
     /// Not sent, by the reminder's gate: no allowed time is left.
     Missed(String),
+    /// Not attempted: the engine's own store or actor failed (the provider was not
+    /// called, so neither the attempt count nor the breaker changes). Retried shortly.
+    NotNow(String),
 }
 
 impl Handler<Attempted> for MessagingSupervisor {
@@ -683,6 +697,15 @@ impl Handler<Attempted> for MessagingSupervisor {
                 };
                 self.write(update, ctx);
                 self.tell_owner(&row, None, Some(format!("not sent: {reason}")));
+            }
+            Ok(Outcome::NotNow(reason)) => {
+                tracing::warn!(outbox = %row.item.id, %reason, "outbox row not attempted; retrying in 1 s");
+                let update = OutboxUpdate::Retry {
+                    id: row.item.id.clone(),
+                    at: now + Duration::seconds(1),
+                    error: format!("not attempted: {reason}"),
+                };
+                self.write(update, ctx);
             }
             Ok(Outcome::Missed(reason)) => {
                 self.settle_dead_as(row, format!("missed: {reason}"), "reminder_missed", ctx)

@@ -240,6 +240,18 @@ impl Store for MemoryStore {
         ready(Ok(self.lock().customers.get(&id).cloned()))
     }
 
+    fn load_appointment_and_customer(
+        &self,
+        id: String,
+    ) -> BoxFuture<'static, StoreResult<(Option<AppointmentRecord>, Option<CustomerRecord>)>> {
+        let state = self.lock();
+        let appointment = state.appointments.get(&id).cloned();
+        let customer = appointment
+            .as_ref()
+            .and_then(|a| state.customers.get(&a.customer_id).cloned());
+        ready(Ok((appointment, customer)))
+    }
+
     fn find_customer_by_phone(
         &self,
         tenant_id: String,
