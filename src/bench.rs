@@ -46,15 +46,34 @@ pub enum BenchError {
     Timeout(String),
 }
 
-/// Records when each message reached "the provider".
-#[derive(Clone, Default)]
-struct RecordingProvider {
-    received: Arc<Mutex<HashMap<String, Instant>>>,
+/// Where a bench sees its reminders arrive: the in-process recorder, or a provider's
+/// fake at the other end of HTTP (`benches/engine_http.rs`).
+pub trait Arrivals {
+    /// Messages received so far.
+    fn count(&self) -> usize;
+    /// Each message received: its recipient and when it arrived.
+    fn arrivals(&self) -> Vec<(String, DateTime<Utc>)>;
 }
 
-impl RecordingProvider {
+/// Idempotency key → (recipient, when it arrived).
+type Received = HashMap<String, (String, DateTime<Utc>)>;
+
+/// Records when each message reached "the provider" (in process, no network).
+#[derive(Clone, Default)]
+pub struct RecordingProvider {
+    received: Arc<Mutex<Received>>,
+}
+
+impl Arrivals for RecordingProvider {
     fn count(&self) -> usize {
         self.received.lock().map(|r| r.len()).unwrap_or(0)
+    }
+
+    fn arrivals(&self) -> Vec<(String, DateTime<Utc>)> {
+        self.received
+            .lock()
+            .map(|r| r.values().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -66,7 +85,7 @@ impl MessagingProvider for RecordingProvider {
         if let Ok(mut received) = self.received.lock() {
             received
                 .entry(message.idempotency_key)
-                .or_insert_with(Instant::now);
+                .or_insert_with(|| (message.to, Utc::now()));
         }
         Box::pin(async {
             Ok(SendReceipt {
@@ -107,7 +126,7 @@ fn booking(i: usize, starts_at: DateTime<Utc>) -> Booking {
         cancel_url: None,
         reschedule_url: None,
         customer: CustomerInfo {
-            phone_e164: Some(format!("+1555{i:07}")),
+            phone_e164: Some(bench_phone(i)),
             name: Some(format!("Customer {i}")),
             email: None,
             timezone: None,
@@ -123,12 +142,43 @@ fn percentile(sorted: &[StdDuration], p: f64) -> StdDuration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// `aro bench engine`.
+/// The phone number of bench booking `i`, and back.
+pub fn bench_phone(i: usize) -> String {
+    format!("+1555{i:07}")
+}
+
+fn bench_index(phone: &str) -> Option<usize> {
+    phone.strip_prefix("+1555")?.parse().ok()
+}
+
+/// `aro bench engine`: the engine with the in-process recording provider.
 pub async fn engine(
     config: &Config,
     appointments: usize,
     concurrency: usize,
     rate: f64,
+) -> Result<(), BenchError> {
+    let provider = RecordingProvider::default();
+    engine_with(
+        config,
+        appointments,
+        concurrency,
+        rate,
+        Arc::new(provider.clone()),
+        &provider,
+    )
+    .await
+}
+
+/// The engine bench against any messaging provider; `arrivals` tells when its messages
+/// arrived. The first reminder of booking `i` goes to [`bench_phone`]`(i)`.
+pub async fn engine_with(
+    config: &Config,
+    appointments: usize,
+    concurrency: usize,
+    rate: f64,
+    messaging: Arc<dyn MessagingProvider>,
+    arrivals: &dyn Arrivals,
 ) -> Result<(), BenchError> {
     let db = prepare_database(config).await?;
     refuse_non_empty(&db).await?;
@@ -138,13 +188,12 @@ pub async fn engine(
     let clock = VirtualClock::new(t0);
     let store = DieselStore::start(db.clone(), Arc::new(clock.clone()))
         .map_err(|e| BenchError::Engine(e.to_string()))?;
-    let provider = RecordingProvider::default();
     let engine = Engine::start(
         EnginePorts {
             store: Arc::new(store),
             clock: Arc::new(clock.clone()),
             ids: Arc::new(UuidV7),
-            messaging: Arc::new(provider.clone()),
+            messaging,
         },
         EngineSettings {
             quiet_hours: None,
@@ -188,6 +237,7 @@ pub async fn engine(
     tokio::time::sleep(StdDuration::from_secs(6)).await; // let idle actors passivate
     let base = t0 + Duration::hours(24);
     let began = Instant::now();
+    let began_wall = Utc::now();
     clock.set(base);
     let ticker_clock = clock.clone();
     let ticker = actix_web::rt::spawn(async move {
@@ -198,40 +248,32 @@ pub async fn engine(
         }
     });
     let deadline = Instant::now() + StdDuration::from_secs(600);
-    while provider.count() < appointments {
+    while arrivals.count() < appointments {
         if Instant::now() > deadline {
             ticker.abort();
             return Err(BenchError::Timeout(format!(
                 "{} of {appointments} reminders after 600 s",
-                provider.count()
+                arrivals.count()
             )));
         }
         tokio::time::sleep(StdDuration::from_millis(20)).await;
     }
     ticker.abort();
-    let received = provider
-        .received
-        .lock()
-        .map(|r| r.clone())
-        .unwrap_or_default();
-    let by_appointment: HashMap<&str, Instant> = received
-        .iter()
-        .filter(|(key, _)| key.contains(":reminder_48h:"))
-        .filter_map(|(key, at)| key.split(':').next().map(|id| (id, *at)))
-        .collect();
     let mut lags = Vec::with_capacity(appointments);
-    let mut last = began;
-    for i in 0..appointments {
-        let id = actors::engine::appointment_id_for("default", "bench", &format!("bench-{i}"));
-        let Some(at) = by_appointment.get(id.as_str()) else {
+    let mut last = began_wall;
+    for (to, at) in arrivals.arrivals() {
+        let Some(i) = bench_index(&to) else {
             continue;
         };
-        let due = began + spacing(i).to_std().unwrap_or_default();
-        lags.push(at.saturating_duration_since(due));
-        last = last.max(*at);
+        let due = began_wall + spacing(i);
+        lags.push((at - due).to_std().unwrap_or_default());
+        last = last.max(at);
     }
     lags.sort();
-    let span = last.duration_since(began).as_secs_f64();
+    let span = (last - began_wall)
+        .to_std()
+        .unwrap_or_default()
+        .as_secs_f64();
     println!(
         "reminders: {appointments} fired in {span:.2} s = {:.0} reminders/s (offered at {rate:.0}/s); firing lag p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
         appointments as f64 / span,

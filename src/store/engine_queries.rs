@@ -287,6 +287,32 @@ fn settle_timers(
     Ok(())
 }
 
+/// Marks pending (or in-flight) rows as in flight with one more attempt each, in one
+/// statement.
+pub fn claim_outbox(
+    conn: &mut DbConnection,
+    ids: &[String],
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    for chunk in ids.chunks(500) {
+        diesel::update(
+            outbox::table.filter(outbox::id.eq_any(chunk)).filter(
+                outbox::status.eq_any([
+                    OutboxStatus::Pending.as_str(),
+                    OutboxStatus::InFlight.as_str(),
+                ]),
+            ),
+        )
+        .set((
+            outbox::status.eq(OutboxStatus::InFlight.as_str()),
+            outbox::attempts.eq(outbox::attempts + 1),
+            outbox::updated_at.eq(to_naive(now)),
+        ))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
 /// Records how an attempt on an outbox row ended.
 pub fn apply_outbox_update(
     conn: &mut DbConnection,

@@ -37,6 +37,7 @@ enum Write {
     Breaker(BreakerRow),
     Inbox(InboxUpdate),
     Accept(NewInbox),
+    Claim(Vec<String>),
 }
 
 /// What a committed write reports back.
@@ -146,6 +147,7 @@ fn write_batch(db: &Database, now: DateTime<Utc>, batch: &[Job]) -> Vec<StoreRes
                         inbox_queries::update(conn, update, &mut new_id, now).map(done)
                     }
                     Write::Accept(item) => inbox_queries::accept(conn, item).map(Written::Inbox),
+                    Write::Claim(ids) => queries::claim_outbox(conn, ids, now).map(done),
                 }
             });
             results.push(result.map_err(port_error));
@@ -286,6 +288,10 @@ impl Store for DieselStore {
 
     fn update_outbox(&self, update: OutboxUpdate) -> BoxFuture<'static, StoreResult<()>> {
         self.write(Write::Outbox(update))
+    }
+
+    fn claim_outbox(&self, ids: Vec<String>) -> BoxFuture<'static, StoreResult<()>> {
+        self.write(Write::Claim(ids))
     }
 
     fn accept_inbox(&self, item: NewInbox) -> BoxFuture<'static, StoreResult<InboxAccept>> {

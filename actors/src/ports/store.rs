@@ -503,6 +503,10 @@ pub trait Store: Send + Sync + 'static {
 
     fn update_outbox(&self, update: OutboxUpdate) -> BoxFuture<'static, StoreResult<()>>;
 
+    /// Marks rows as being sent (in flight, one more attempt each), in one write, before
+    /// their provider calls start: after a crash their outcome is then reconciled.
+    fn claim_outbox(&self, ids: Vec<String>) -> BoxFuture<'static, StoreResult<()>>;
+
     /// Records inbound work durably (the caller acknowledges it only after this).
     fn accept_inbox(&self, item: NewInbox) -> BoxFuture<'static, StoreResult<InboxAccept>>;
 

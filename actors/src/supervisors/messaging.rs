@@ -208,11 +208,15 @@ impl MessagingSupervisor {
         }));
     }
 
-    /// Starts what it can of `rows`, in order.
+    /// Starts what it can of `rows`, in order: claims them in one write, then calls
+    /// the provider for each (see `Claimed`).
     fn work(&mut self, rows: Vec<OutboxRecord>, ctx: &mut Context<Self>) -> Worked {
+        let mut starting = Vec::new();
+        let mut worked = Worked::All;
         for row in rows {
             if self.in_flight.len() >= MAX_IN_FLIGHT {
-                return Worked::WindowFull;
+                worked = Worked::WindowFull;
+                break;
             }
             if self.in_flight.contains(&row.item.id) || self.settled.contains_key(&row.item.id) {
                 continue;
@@ -220,22 +224,35 @@ impl MessagingSupervisor {
             let now = self.clock.now();
             if let Err(wait) = self.bucket.try_take(now) {
                 let at = now + Duration::from_std(wait).unwrap_or_else(|_| Duration::seconds(1));
-                return Worked::Throttled(at);
+                worked = Worked::Throttled(at);
+                break;
             }
             if let Err(open) = self.breaker.allow(now) {
                 self.defer_while_open(row, open.retry_at, ctx);
                 continue;
             }
-            self.attempt(row, ctx);
+            self.in_flight.insert(row.item.id.clone());
+            starting.push(row);
         }
-        Worked::All
+        if !starting.is_empty() {
+            let claim = self
+                .store
+                .claim_outbox(starting.iter().map(|r| r.item.id.clone()).collect());
+            let me = ctx.address();
+            actix::spawn(async move {
+                let result = claim.await;
+                me.do_send(Claimed {
+                    rows: starting,
+                    result,
+                });
+            });
+        }
+        worked
     }
 
     /// Reconciles (when the last outcome is unknown), re-checks an appointment's
     /// reminder against its committed state (see [`gate_outbox`]), then sends one row.
     fn attempt(&mut self, row: OutboxRecord, ctx: &mut Context<Self>) {
-        let id = row.item.id.clone();
-        self.in_flight.insert(id.clone());
         let reconcile_first = row.status == OutboxStatus::InFlight
             || row
                 .last_error
@@ -289,12 +306,6 @@ impl MessagingSupervisor {
                     OutboxGate::Drop(reason) => return Ok(Outcome::Dropped(reason)),
                     OutboxGate::Missed(reason) => return Ok(Outcome::Missed(reason)),
                 }
-            }
-            if let Err(error) = store
-                .update_outbox(OutboxUpdate::Started { id, attempts })
-                .await
-            {
-                return Ok(Outcome::NotNow(format!("store: {error}")));
             }
             provider.send(message).await.map(Outcome::Sent)
         };
@@ -631,6 +642,37 @@ struct Attempted {
     row: OutboxRecord,
     attempts: i32,
     result: Result<Outcome, ProviderError>,
+}
+
+/// Rows were claimed (marked in flight in the store): their calls may start.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Claimed {
+    rows: Vec<OutboxRecord>,
+    result: Result<(), crate::ports::store::StoreError>,
+}
+
+impl Handler<Claimed> for MessagingSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, Claimed { rows, result }: Claimed, ctx: &mut Self::Context) {
+        match result {
+            Ok(()) => {
+                for row in rows {
+                    self.attempt(row, ctx);
+                }
+            }
+            Err(error) => {
+                // Nothing was sent: release the rows and read again shortly.
+                tracing::warn!(%error, rows = rows.len(), "cannot claim outbox rows; retrying in 1 s");
+                for row in &rows {
+                    self.in_flight.remove(&row.item.id);
+                }
+                let at = self.clock.now() + Duration::seconds(1);
+                self.sleep_until(at, ctx);
+            }
+        }
+    }
 }
 
 /// How far a read's rows were started.

@@ -372,6 +372,19 @@ impl Store for MemoryStore {
         ready(Ok(depth as u64))
     }
 
+    fn claim_outbox(&self, ids: Vec<String>) -> BoxFuture<'static, StoreResult<()>> {
+        let mut state = self.lock();
+        for id in ids {
+            if let Some(row) = state.outbox.get_mut(&id) {
+                if matches!(row.status, OutboxStatus::Pending | OutboxStatus::InFlight) {
+                    row.status = OutboxStatus::InFlight;
+                    row.attempts += 1;
+                }
+            }
+        }
+        ready(Ok(()))
+    }
+
     fn update_outbox(&self, update: OutboxUpdate) -> BoxFuture<'static, StoreResult<()>> {
         let mut state = self.lock();
         let id = match &update {
