@@ -160,7 +160,11 @@ async fn engine_store_commits_read_back(kind: Kind) {
         .expect("read");
     assert_eq!(timers.len(), 1);
     assert_eq!(timers[0].status, TimerStatus::Scheduled);
-    assert!(store.due_timers(None, t0(), 10).await.expect("read").is_empty());
+    assert!(store
+        .due_timers(None, t0(), 10)
+        .await
+        .expect("read")
+        .is_empty());
     assert_eq!(
         store
             .due_timers(None, t0() + Duration::days(1), 10)
@@ -350,7 +354,12 @@ async fn outbox_outcomes_and_breaker_state_round_trip(kind: Kind) {
     // An in-flight row is handed out again (its outcome must be reconciled) even
     // before its next attempt time.
     let ready = store
-        .ready_outbox(ProviderDomain::Messaging, t0() - Duration::days(1), 10, true)
+        .ready_outbox(
+            ProviderDomain::Messaging,
+            t0() - Duration::days(1),
+            10,
+            true,
+        )
         .await
         .expect("read");
     assert_eq!(
@@ -399,7 +408,12 @@ async fn outbox_outcomes_and_breaker_state_round_trip(kind: Kind) {
         .await
         .expect("dead");
     assert!(store
-        .ready_outbox(ProviderDomain::Messaging, t0() + Duration::days(1), 10, true)
+        .ready_outbox(
+            ProviderDomain::Messaging,
+            t0() + Duration::days(1),
+            10,
+            true
+        )
         .await
         .expect("read")
         .is_empty());

@@ -295,14 +295,12 @@ pub fn claim_outbox(
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
     for chunk in ids.chunks(500) {
-        diesel::update(
-            outbox::table.filter(outbox::id.eq_any(chunk)).filter(
-                outbox::status.eq_any([
-                    OutboxStatus::Pending.as_str(),
-                    OutboxStatus::InFlight.as_str(),
-                ]),
-            ),
-        )
+        diesel::update(outbox::table.filter(outbox::id.eq_any(chunk)).filter(
+            outbox::status.eq_any([
+                OutboxStatus::Pending.as_str(),
+                OutboxStatus::InFlight.as_str(),
+            ]),
+        ))
         .set((
             outbox::status.eq(OutboxStatus::InFlight.as_str()),
             outbox::attempts.eq(outbox::attempts + 1),
