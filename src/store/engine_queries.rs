@@ -4,7 +4,8 @@
 
 use actors::ports::store::{
     AppointmentRecord, Commit, CustomerRecord, CustomerWrite, OutboxRecord, OutboxStatus,
-    OutboxUpdate, ProviderDomain, TimerCursor, TimerRecord, TimerStatus, Versioned, WorkflowRecord,
+    OutboxUpdate, ProviderDomain, TimerCursor, TimerRecord, TimerSpec, TimerStatus, Versioned,
+    WorkflowRecord,
 };
 use actors::resilience::breaker::BreakerSnapshot;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
@@ -87,7 +88,24 @@ pub fn apply_commit(
                 .map_err(|e| QueryError::from_insert(e, "event"))?;
         }
     }
-    for spec in &commit.set_timers {
+    // A new appointment's timers cannot exist yet: insert them without trying to move
+    // each first. (One statement each: diesel's MultiConnection has no batch insert.)
+    let created = commit
+        .appointment
+        .as_ref()
+        .filter(|v| v.expected_version.is_none())
+        .map(|v| v.record.id.as_str());
+    let (fresh, maybe_moved): (Vec<&TimerSpec>, Vec<&TimerSpec>) =
+        commit.set_timers.iter().partition(|spec| {
+            spec.owner_type == "appointment" && Some(spec.owner_id.as_str()) == created
+        });
+    for spec in fresh {
+        diesel::insert_into(timers::table)
+            .values(NewTimerRow::new(new_id(), spec, now))
+            .execute(conn)
+            .map_err(|e| QueryError::from_insert(e, "timer"))?;
+    }
+    for spec in maybe_moved {
         let moved = diesel::update(
             timers::table
                 .filter(timers::tenant_id.eq(&spec.tenant_id))
