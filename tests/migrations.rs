@@ -147,6 +147,7 @@ async fn schema_rs_matches_the_migrations(kind: Kind) {
         customers,
         consents,
         appointments,
+        appointment_aliases,
         messages,
         message_status_history,
         events,

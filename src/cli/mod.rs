@@ -5,6 +5,7 @@ mod bench_cmd;
 mod config_cmd;
 mod migrate_cmd;
 mod serve_cmd;
+mod sync_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +60,30 @@ pub enum Command {
     Bench {
         #[command(subcommand)]
         action: BenchAction,
+    },
+    /// Fetch bookings from a booking system and record them as its webhooks would.
+    Sync {
+        #[command(subcommand)]
+        action: SyncAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncAction {
+    /// Record the invitees of the Calendly events starting in [--from, --to) in the
+    /// inbox, like the webhook (needs ARO_CALENDLY_TOKEN). Idempotent: a second run
+    /// records nothing new. The daemon applies recorded work when it starts.
+    Calendly {
+        /// First start time: RFC 3339, or a date (from its first instant, UTC).
+        #[arg(long, value_name = "TIME|DATE")]
+        from: String,
+        /// End of the range: RFC 3339 (excluded), or a date (included, UTC).
+        #[arg(long, value_name = "TIME|DATE")]
+        to: String,
+        /// The Calendly user or organization URI whose events to read, e.g.
+        /// https://api.calendly.com/users/AAAA (organizations need an admin token).
+        #[arg(long, value_name = "URI")]
+        owner: String,
     },
 }
 
@@ -121,6 +146,7 @@ pub fn main() -> ExitCode {
         Command::Migrate { action } => migrate_cmd::run(&loaded.config, action),
         Command::Config { action } => config_cmd::run(&loaded, action),
         Command::Bench { action } => bench_cmd::run(loaded.config, action),
+        Command::Sync { action } => sync_cmd::run(loaded.config, action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

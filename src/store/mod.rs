@@ -3,6 +3,7 @@
 //! executor. `schema.rs` holds the tables, `models.rs` the row types, and each
 //! `*_queries.rs` module the queries for one area.
 
+pub mod alias_queries;
 mod connection;
 pub mod engine_queries;
 pub mod engine_store;

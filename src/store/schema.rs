@@ -402,6 +402,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    appointment_aliases (tenant_id, source, external_id) {
+        tenant_id -> Text,
+        source -> Text,
+        external_id -> Text,
+        appointment_id -> Text,
+        replaces -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(appointments -> customers (customer_id));
 diesel::joinable!(consents -> customers (customer_id));
 diesel::joinable!(messages -> appointments (appointment_id));
@@ -433,4 +444,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     login_attempts,
     api_tokens,
+    appointment_aliases,
 );

@@ -4,6 +4,7 @@
 //! tampered, oversized or malformed gets a 4xx envelope and changes nothing.
 
 pub mod booking;
+pub mod calendly;
 pub mod signed_header;
 
 use std::time::Instant;
@@ -21,7 +22,8 @@ const BOOKING_TOLERANCE_SECS: i64 = 300;
 
 /// Registers the webhook routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/webhooks/booking").route(web::post().to(receive_booking)));
+    cfg.service(web::resource("/webhooks/booking").route(web::post().to(receive_booking)))
+        .service(web::resource("/webhooks/calendly").route(web::post().to(calendly::receive)));
 }
 
 /// `POST /webhooks/booking`: the normalized booking webhook, signed with

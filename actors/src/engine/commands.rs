@@ -47,7 +47,9 @@ pub struct Booking {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AppointmentCommand {
     /// Create the appointment, or apply the booking system's update (a new time is a
-    /// reschedule).
+    /// reschedule; so is any update of an appointment waiting in `rescheduled`). A
+    /// booking whose external id is not the one the appointment follows now is refused:
+    /// it was replaced (see [`AppointmentCommand::Replaced`]).
     Book(Booking),
     /// Move the lifecycle (confirm, cancel, mark no-show, start, complete).
     Transition {
@@ -59,6 +61,20 @@ pub enum AppointmentCommand {
     Reschedule {
         starts_at: DateTime<Utc>,
         ends_at: DateTime<Utc>,
+        by: Actor,
+    },
+    /// The booking system replaced the booking this appointment follows with another
+    /// one: a Calendly reschedule cancels the old invitee and creates a new one, and
+    /// the two deliveries arrive in either order. When the appointment still follows
+    /// one of `replaced`, it follows `replacement` from now on and, if booked or
+    /// confirmed, waits in `rescheduled` (no reminder for the old time) until the new
+    /// booking's time arrives as a [`AppointmentCommand::Book`]. Otherwise — it moved
+    /// on already, or it is over — nothing changes.
+    Replaced {
+        /// The replaced booking's external id, then the ones it replaced in turn.
+        replaced: Vec<String>,
+        /// The replacing booking's external id, when known.
+        replacement: Option<String>,
         by: Actor,
     },
     /// A side effect of this appointment reached its end at the provider.

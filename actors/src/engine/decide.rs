@@ -105,7 +105,15 @@ pub fn decide(
 ) -> Result<Decision, EngineError> {
     match (current, command) {
         (None, AppointmentCommand::Book(booking)) => Ok(create(booking, customer, ctx)),
-        (Some(record), AppointmentCommand::Book(booking)) => Ok(update(record, booking, ctx)),
+        (Some(record), AppointmentCommand::Book(booking)) => update(record, booking, ctx),
+        (
+            Some(record),
+            AppointmentCommand::Replaced {
+                replaced,
+                replacement,
+                by,
+            },
+        ) => replaced_by(record, &replaced, replacement, by, ctx),
         (Some(record), AppointmentCommand::Transition { to, by, reason }) => {
             transition(record, to, by, reason, ctx)
         }
@@ -245,26 +253,41 @@ fn create(booking: Booking, found: Option<&CustomerRecord>, ctx: &DecideContext<
     }
 }
 
-fn update(current: &AppointmentRecord, booking: Booking, ctx: &DecideContext<'_>) -> Decision {
+fn update(
+    current: &AppointmentRecord,
+    booking: Booking,
+    ctx: &DecideContext<'_>,
+) -> Result<Decision, EngineError> {
     if current.status.is_terminal() {
-        return Decision::default();
+        return Ok(Decision::default());
     }
-    if booking.starts_at != current.starts_at || booking.ends_at != current.ends_at {
-        return reschedule(
-            current,
-            booking.starts_at,
-            booking.ends_at,
-            Actor::BookingSystem,
-            ctx,
-        )
-        .unwrap_or_default();
+    if booking.external_id != current.external_id {
+        // The booking system replaced this booking (a reschedule) and the replacement
+        // was applied first: the stale booking must not move the appointment back.
+        return Err(EngineError::Invalid(format!(
+            "superseded: the appointment now follows {}",
+            current.external_id
+        )));
     }
     let mut next = current.clone();
     next.service_type = booking.service_type.or(next.service_type);
     next.cancel_url = booking.cancel_url.or(next.cancel_url);
     next.reschedule_url = booking.reschedule_url.or(next.reschedule_url);
+    let moved = booking.starts_at != current.starts_at || booking.ends_at != current.ends_at;
+    if moved || current.status == AppointmentStatus::Rescheduled {
+        // A new time, or the time of a booking that was waiting in `rescheduled`: the
+        // appointment is booked again, with the booking's details.
+        return Ok(reschedule(
+            &next,
+            booking.starts_at,
+            booking.ends_at,
+            Actor::BookingSystem,
+            ctx,
+        )
+        .unwrap_or_default());
+    }
     if next == *current {
-        return Decision::default();
+        return Ok(Decision::default());
     }
     next.version += 1;
     next.updated_at = ctx.now;
@@ -272,10 +295,63 @@ fn update(current: &AppointmentRecord, booking: Booking, ctx: &DecideContext<'_>
     commit
         .events
         .push(event(&next, "appointment.updated", snapshot(&next), ctx));
-    Decision {
+    Ok(Decision {
         commit: commit.with_appointment(next.clone(), Some(current.version)),
         record: Some(next),
+    })
+}
+
+/// The booking the appointment follows was replaced (see
+/// [`AppointmentCommand::Replaced`]): follow the replacement, and wait in `rescheduled`
+/// for its time.
+fn replaced_by(
+    current: &AppointmentRecord,
+    replaced: &[String],
+    replacement: Option<String>,
+    by: Actor,
+    ctx: &DecideContext<'_>,
+) -> Result<Decision, EngineError> {
+    if current.status.is_terminal() || !replaced.contains(&current.external_id) {
+        return Ok(Decision::default());
     }
+    let mut next = current.clone();
+    if let Some(replacement) = replacement {
+        next.external_id = replacement;
+    }
+    let park = matches!(
+        current.status,
+        AppointmentStatus::Booked | AppointmentStatus::Confirmed
+    );
+    if park {
+        next.status = current.status.transition(AppointmentStatus::Rescheduled)?;
+    }
+    if next == *current {
+        return Ok(Decision::default());
+    }
+    next.version += 1;
+    next.updated_at = ctx.now;
+    let mut commit = Commit::default();
+    let change = if park {
+        event(
+            &next,
+            "appointment.rescheduled",
+            json!({
+                "from": current.status,
+                "to": next.status,
+                "by": by,
+                "reason": "replaced by a new booking; waiting for its time",
+                "externalId": next.external_id,
+            }),
+            ctx,
+        )
+    } else {
+        event(&next, "appointment.updated", snapshot(&next), ctx)
+    };
+    commit.events.push(change);
+    Ok(Decision {
+        commit: commit.with_appointment(next.clone(), Some(current.version)),
+        record: Some(next),
+    })
 }
 
 fn transition(
@@ -733,5 +809,190 @@ impl Commit {
             expected_version,
         });
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::ids::UuidV7;
+    use crate::testing::fixtures::sample_booking;
+
+    const ID: &str = "appointment-1";
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    fn now() -> DateTime<Utc> {
+        at("2031-03-01T10:00:00Z")
+    }
+
+    /// Applies `command` to `current` the way the actor does (state only).
+    fn apply(
+        current: Option<&AppointmentRecord>,
+        command: AppointmentCommand,
+    ) -> Result<Decision, EngineError> {
+        let settings = EngineSettings::default();
+        let ctx = DecideContext {
+            now: now(),
+            settings: &settings,
+            ids: &UuidV7,
+            appointment_id: ID,
+        };
+        decide(current, None, command, &ctx)
+    }
+
+    fn booked(external_id: &str, starts_at: &str) -> AppointmentRecord {
+        let decision = apply(
+            None,
+            AppointmentCommand::Book(sample_booking(external_id, at(starts_at))),
+        )
+        .expect("created");
+        decision.record.expect("a record")
+    }
+
+    fn replaced(replaced: &[&str], replacement: &str) -> AppointmentCommand {
+        AppointmentCommand::Replaced {
+            replaced: replaced.iter().map(|s| s.to_string()).collect(),
+            replacement: Some(replacement.to_string()),
+            by: Actor::BookingSystem,
+        }
+    }
+
+    fn event_types(decision: &Decision) -> Vec<&str> {
+        decision
+            .commit
+            .events
+            .iter()
+            .map(|e| e.event_type.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_replaced_booking_waits_in_rescheduled_under_its_replacement() {
+        let current = booked("inv-1", "2031-03-20T15:00:00Z");
+        let decision = apply(Some(&current), replaced(&["inv-1"], "inv-2")).expect("applied");
+        let next = decision.record.clone().expect("changed");
+        assert_eq!(next.status, AppointmentStatus::Rescheduled);
+        assert_eq!(next.external_id, "inv-2");
+        assert_eq!(
+            next.starts_at, current.starts_at,
+            "the time waits for the Book"
+        );
+        assert_eq!(event_types(&decision), ["appointment.rescheduled"]);
+        assert!(decision.commit.cancel_timers.is_empty());
+
+        // The replacement's time arrives: booked again at the new time, timers moved.
+        let mut booking = sample_booking("inv-2", at("2031-03-22T16:00:00Z"));
+        booking.cancel_url = Some("https://calendly.com/cancellations/inv-2".into());
+        let decision = apply(Some(&next), AppointmentCommand::Book(booking)).expect("moved");
+        let moved = decision.record.clone().expect("changed");
+        assert_eq!(moved.status, AppointmentStatus::Booked);
+        assert_eq!(moved.starts_at, at("2031-03-22T16:00:00Z"));
+        assert_eq!(
+            moved.cancel_url.as_deref(),
+            Some("https://calendly.com/cancellations/inv-2"),
+            "the replacement's links are adopted"
+        );
+        assert_eq!(event_types(&decision), ["appointment.rescheduled"]);
+        let reminder = decision
+            .commit
+            .set_timers
+            .iter()
+            .find(|t| t.kind == "reminder_48h")
+            .expect("the 48 h reminder is set again");
+        assert_eq!(reminder.due_at, at("2031-03-20T16:00:00Z"));
+    }
+
+    #[test]
+    fn the_replacement_may_arrive_before_the_cancellation() {
+        let current = booked("inv-1", "2031-03-20T15:00:00Z");
+        // Create half first: relabel, then the Book moves it.
+        let parked = apply(Some(&current), replaced(&["inv-1"], "inv-2"))
+            .expect("applied")
+            .record
+            .expect("changed");
+        let moved = apply(
+            Some(&parked),
+            AppointmentCommand::Book(sample_booking("inv-2", at("2031-03-22T16:00:00Z"))),
+        )
+        .expect("moved")
+        .record
+        .expect("changed");
+        // The cancel half comes last: the appointment follows inv-2 already.
+        let late = apply(Some(&moved), replaced(&["inv-1"], "inv-2")).expect("no-op");
+        assert_eq!(late, Decision::default());
+    }
+
+    #[test]
+    fn a_stale_booking_is_refused_and_changes_nothing() {
+        let current = booked("inv-1", "2031-03-20T15:00:00Z");
+        let moved = apply(Some(&current), replaced(&["inv-1"], "inv-2"))
+            .expect("applied")
+            .record
+            .expect("changed");
+        let stale = apply(
+            Some(&moved),
+            AppointmentCommand::Book(sample_booking("inv-1", at("2031-03-20T15:00:00Z"))),
+        );
+        assert!(matches!(stale, Err(EngineError::Invalid(_))), "{stale:?}");
+    }
+
+    #[test]
+    fn replacement_of_another_booking_or_a_finished_appointment_is_nothing() {
+        let current = booked("inv-1", "2031-03-20T15:00:00Z");
+        let other = apply(Some(&current), replaced(&["inv-0"], "inv-9")).expect("no-op");
+        assert_eq!(other, Decision::default());
+
+        let mut cancelled = current.clone();
+        cancelled.status = AppointmentStatus::Cancelled;
+        let over = apply(Some(&cancelled), replaced(&["inv-1"], "inv-2")).expect("no-op");
+        assert_eq!(over, Decision::default());
+
+        // Older links of the chain count: inv-1 replaced inv-0, which this follows.
+        let mut older = current.clone();
+        older.external_id = "inv-0".into();
+        let chained = apply(Some(&older), replaced(&["inv-1", "inv-0"], "inv-2"))
+            .expect("applied")
+            .record
+            .expect("changed");
+        assert_eq!(chained.external_id, "inv-2");
+    }
+
+    #[test]
+    fn an_appointment_already_waiting_only_follows_the_replacement() {
+        let mut current = booked("inv-1", "2031-03-20T15:00:00Z");
+        current.status = AppointmentStatus::Rescheduled;
+        let decision = apply(Some(&current), replaced(&["inv-1"], "inv-2")).expect("applied");
+        let next = decision.record.clone().expect("changed");
+        assert_eq!(next.status, AppointmentStatus::Rescheduled);
+        assert_eq!(next.external_id, "inv-2");
+        assert_eq!(event_types(&decision), ["appointment.updated"]);
+    }
+
+    #[test]
+    fn a_replacement_of_an_unknown_appointment_is_not_found() {
+        let missing = apply(None, replaced(&["inv-1"], "inv-2"));
+        assert!(
+            matches!(missing, Err(EngineError::NotFound(_))),
+            "{missing:?}"
+        );
+    }
+
+    #[test]
+    fn a_book_at_the_same_time_ends_the_wait_in_rescheduled() {
+        let mut current = booked("inv-1", "2031-03-20T15:00:00Z");
+        current.status = AppointmentStatus::Rescheduled;
+        let decision = apply(
+            Some(&current),
+            AppointmentCommand::Book(sample_booking("inv-1", current.starts_at)),
+        )
+        .expect("applied");
+        let next = decision.record.expect("changed");
+        assert_eq!(next.status, AppointmentStatus::Booked);
+        assert!(!decision.commit.set_timers.is_empty(), "timers recomputed");
     }
 }
