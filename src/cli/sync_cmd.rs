@@ -121,8 +121,8 @@ async fn sync_calendly(
     );
     if counts.accepted > 0 {
         println!(
-            "recorded in the inbox: the daemon applies it when it starts \
-             (restart it if it is running)"
+            "recorded in the inbox: a running daemon applies it within 30 s, \
+             a stopped one when it starts"
         );
     }
     Ok(())

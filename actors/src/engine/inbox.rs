@@ -4,9 +4,9 @@
 //! 2xx) and tells the processor with [`InboxAccepted`]. The processor routes each item
 //! to its appointment's actor, one item per appointment at a time in arrival order, and
 //! the actor marks the item processed in the same transaction as the change it causes —
-//! so work takes effect exactly once even when it is delivered twice. At start, and
-//! whenever it has room, the processor reloads pending items from the store: work
-//! acknowledged before a crash is applied after the restart.
+//! so work takes effect exactly once even when it is delivered twice. At start, every
+//! 30 s, and whenever it has room, the processor reloads pending items from the store:
+//! work acknowledged before a crash, or recorded by another process, is applied.
 //!
 //! An item the appointment refuses (an invalid transition, an unknown appointment) is
 //! recorded as rejected. One that keeps failing (its actor panics, the store is down)
@@ -34,6 +34,9 @@ const RECOVERY_PAGE: usize = 2048;
 const LOW_WATER: usize = RECOVERY_PAGE / 4;
 /// Attempts before an item is dead-lettered.
 pub const MAX_ATTEMPTS: u32 = 5;
+/// Pending items are looked for this often even when nobody says so: work recorded by
+/// another process (`aro sync calendly`) or whose outcome write failed is not stranded.
+const RECOVER_EVERY: StdDuration = StdDuration::from_secs(30);
 
 /// The normalized work an inbox item carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -254,6 +257,7 @@ impl Actor for InboxProcessor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         self.recover(ctx);
+        ctx.run_interval(RECOVER_EVERY, |processor, ctx| processor.recover(ctx));
     }
 }
 
