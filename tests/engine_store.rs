@@ -442,6 +442,7 @@ async fn outbox_outcomes_and_breaker_state_round_trip(kind: Kind) {
         .update_outbox(OutboxUpdate::Done {
             id: "missing".into(),
             provider_ref: None,
+            sent: None,
         })
         .await
         .expect_err("no such row");

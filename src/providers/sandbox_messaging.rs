@@ -40,6 +40,10 @@ fn sandbox_ref(id: &str) -> String {
 }
 
 impl MessagingProvider for SandboxMessaging {
+    fn name(&self) -> &'static str {
+        "sandbox"
+    }
+
     fn send(
         &self,
         message: OutboundMessage,

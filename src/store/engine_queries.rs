@@ -346,6 +346,30 @@ pub fn apply_outbox_update(
                 outbox::updated_at.eq(now_naive),
             ))
             .execute(conn)?,
+        OutboxUpdate::Done {
+            id,
+            provider_ref: Some(provider_ref),
+            sent: Some(sent),
+        } => {
+            let current: Option<OutboxRow> = outbox::table
+                .find(id)
+                .select(OutboxRow::as_select())
+                .first(conn)
+                .optional()?;
+            if let Some(current) = &current {
+                if current.domain == ProviderDomain::Messaging.as_str() {
+                    super::message_queries::record_sent(conn, current, provider_ref, sent, now)?;
+                }
+            }
+            diesel::update(row)
+                .set((
+                    outbox::status.eq(OutboxStatus::Done.as_str()),
+                    outbox::provider_ref.eq(Some(provider_ref)),
+                    outbox::last_error.eq(None::<String>),
+                    outbox::updated_at.eq(now_naive),
+                ))
+                .execute(conn)?
+        }
         OutboxUpdate::Done { provider_ref, .. } => diesel::update(row)
             .set((
                 outbox::status.eq(OutboxStatus::Done.as_str()),

@@ -9,6 +9,7 @@ pub mod engine_queries;
 pub mod engine_store;
 mod error;
 pub mod inbox_queries;
+pub mod message_queries;
 pub mod migrations;
 pub mod models;
 pub mod schema;

@@ -6,6 +6,7 @@
 pub mod booking;
 pub mod calendly;
 pub mod signed_header;
+pub mod twilio;
 
 use std::time::Instant;
 
@@ -23,7 +24,10 @@ const BOOKING_TOLERANCE_SECS: i64 = 300;
 /// Registers the webhook routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/webhooks/booking").route(web::post().to(receive_booking)))
-        .service(web::resource("/webhooks/calendly").route(web::post().to(calendly::receive)));
+        .service(web::resource("/webhooks/calendly").route(web::post().to(calendly::receive)))
+        .service(
+            web::resource("/webhooks/twilio/status").route(web::post().to(twilio::receive_status)),
+        );
 }
 
 /// `POST /webhooks/booking`: the normalized booking webhook, signed with

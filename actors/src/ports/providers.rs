@@ -45,6 +45,11 @@ pub struct SendReceipt {
 }
 
 pub trait MessagingProvider: Send + Sync + 'static {
+    /// The provider's name in the message log (`twilio`, `sandbox`, …).
+    fn name(&self) -> &'static str {
+        "provider"
+    }
+
     fn send(
         &self,
         message: OutboundMessage,

@@ -271,10 +271,11 @@ pub struct OutboxRecord {
 pub enum OutboxUpdate {
     /// About to call the provider: mark in flight and count the attempt.
     Started { id: String, attempts: i32 },
-    /// The provider accepted it.
+    /// The provider accepted it (`sent`), or it was dropped unsent (`sent: None`).
     Done {
         id: String,
         provider_ref: Option<String>,
+        sent: Option<SentBy>,
     },
     /// Try again at `at`.
     Retry {
@@ -300,6 +301,14 @@ impl OutboxUpdate {
             | Self::Dead { id, .. } => id,
         }
     }
+}
+
+/// Which provider accepted a message, and the status it answered with: recorded in the
+/// message log with the outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentBy {
+    pub provider: String,
+    pub status: String,
 }
 
 /// Something a person must look at.

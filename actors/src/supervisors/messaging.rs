@@ -19,7 +19,7 @@ use crate::ports::providers::{
     Channel, MessagingProvider, OutboundMessage, ProviderError, SendReceipt,
 };
 use crate::ports::store::{
-    Commit, NewEscalation, OutboxRecord, OutboxStatus, OutboxUpdate, ProviderDomain, Store,
+    Commit, NewEscalation, OutboxRecord, OutboxStatus, OutboxUpdate, ProviderDomain, SentBy, Store,
 };
 use crate::resilience::backoff::{ErrorClass, RetryPolicy};
 use crate::resilience::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
@@ -322,10 +322,15 @@ impl MessagingSupervisor {
         });
     }
 
-    fn settle_done(&mut self, row: OutboxRecord, provider_ref: String, ctx: &mut Context<Self>) {
+    fn settle_done(&mut self, row: OutboxRecord, receipt: SendReceipt, ctx: &mut Context<Self>) {
+        let provider_ref = receipt.provider_ref;
         let update = OutboxUpdate::Done {
             id: row.item.id.clone(),
             provider_ref: Some(provider_ref.clone()),
+            sent: Some(SentBy {
+                provider: self.provider.name().to_string(),
+                status: receipt.status,
+            }),
         };
         self.write(update, ctx);
         self.tell_owner(&row, Some(provider_ref), None);
@@ -717,11 +722,11 @@ impl Handler<Attempted> for MessagingSupervisor {
             Ok(Outcome::Sent(receipt)) => {
                 self.breaker.on_success(now);
                 self.stats.sent += 1;
-                self.settle_done(row, receipt.provider_ref, ctx);
+                self.settle_done(row, receipt, ctx);
             }
             Ok(Outcome::Reconciled(receipt)) => {
                 self.stats.reconciled += 1;
-                self.settle_done(row, receipt.provider_ref, ctx);
+                self.settle_done(row, receipt, ctx);
             }
             // Gated: the provider was not called, so the breaker learns nothing.
             Ok(Outcome::Held(at)) => {
@@ -736,6 +741,7 @@ impl Handler<Attempted> for MessagingSupervisor {
                 let update = OutboxUpdate::Done {
                     id: row.item.id.clone(),
                     provider_ref: None,
+                    sent: None,
                 };
                 self.write(update, ctx);
                 self.tell_owner(&row, None, Some(format!("not sent: {reason}")));

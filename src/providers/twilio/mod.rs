@@ -341,6 +341,10 @@ impl TwilioMessaging {
 }
 
 impl MessagingProvider for TwilioMessaging {
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
     /// `POST …/Messages.json`. A timeout or a connection lost after the request was
     /// written is reported with `outcome_unknown`: reconcile with [`Self::lookup`].
     fn send(

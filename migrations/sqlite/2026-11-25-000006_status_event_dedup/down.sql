@@ -1,0 +1,1 @@
+DROP INDEX message_status_history_event;
