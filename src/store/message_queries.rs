@@ -107,16 +107,40 @@ pub fn record_sent(
             id
         }
     };
+    append_history(
+        conn,
+        &outbox.tenant_id,
+        &message_id,
+        &sent.status,
+        None,
+        None,
+        now,
+    )?;
+    Ok(())
+}
+
+/// One row of a message's status history.
+fn append_history(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    message_id: &str,
+    status: &str,
+    error_code: Option<&str>,
+    event_id: Option<&str>,
+    at: chrono::NaiveDateTime,
+) -> diesel::QueryResult<()> {
     diesel::insert_into(message_status_history::table)
         .values((
             message_status_history::id.eq(uuid::Uuid::now_v7().to_string()),
-            message_status_history::tenant_id.eq(&outbox.tenant_id),
-            message_status_history::message_id.eq(&message_id),
-            message_status_history::status.eq(&sent.status),
-            message_status_history::occurred_at.eq(now),
+            message_status_history::tenant_id.eq(tenant_id),
+            message_status_history::message_id.eq(message_id),
+            message_status_history::status.eq(status),
+            message_status_history::error_code.eq(error_code),
+            message_status_history::provider_event_id.eq(event_id),
+            message_status_history::occurred_at.eq(at),
         ))
-        .execute(conn)?;
-    Ok(())
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// One status report from a provider about its message `provider_message_id`.
@@ -190,17 +214,15 @@ pub fn record_status(
                 id
             }
         };
-        diesel::insert_into(message_status_history::table)
-            .values((
-                message_status_history::id.eq(uuid::Uuid::now_v7().to_string()),
-                message_status_history::tenant_id.eq(&report.tenant_id),
-                message_status_history::message_id.eq(&message_id),
-                message_status_history::status.eq(&report.status),
-                message_status_history::error_code.eq(&report.error_code),
-                message_status_history::provider_event_id.eq(&report.event_id),
-                message_status_history::occurred_at.eq(now),
-            ))
-            .execute(conn)?;
+        append_history(
+            conn,
+            &report.tenant_id,
+            &message_id,
+            &report.status,
+            report.error_code.as_deref(),
+            Some(&report.event_id),
+            now,
+        )?;
         Ok(StatusRecorded::Recorded)
     })
 }
