@@ -43,7 +43,7 @@ pub fn engine_settings(config: &Config) -> EngineSettings {
 const TWILIO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Twilio when its credentials are configured, else the sandbox (SPEC §6).
-fn messaging_provider(config: &Config, db: &Database) -> Arc<dyn MessagingProvider> {
+pub fn messaging_provider(config: &Config, db: &Database) -> Arc<dyn MessagingProvider> {
     let twilio = &config.twilio;
     match (&twilio.account_sid, &twilio.auth_token, &twilio.from) {
         (Some(account_sid), Some(auth_token), Some(from)) => {

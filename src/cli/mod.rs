@@ -6,6 +6,7 @@ mod config_cmd;
 mod migrate_cmd;
 mod serve_cmd;
 mod sync_cmd;
+mod test_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,13 +67,39 @@ pub enum Command {
         #[command(subcommand)]
         action: SyncAction,
     },
+    /// Try an integration with a real request through the configured provider (its
+    /// sandbox when it has no credentials) and print the result.
+    Test {
+        #[command(subcommand)]
+        action: TestAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TestAction {
+    /// Send one message and print the provider's answer.
+    Messaging {
+        /// The recipient, E.164 (e.g. +15551234567).
+        #[arg(long, value_name = "NUMBER")]
+        to: String,
+        /// The text to send.
+        #[arg(
+            long,
+            default_value = "ARO test message: your reminders will come from this number."
+        )]
+        body: String,
+        /// Send by WhatsApp instead of SMS.
+        #[arg(long)]
+        whatsapp: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum SyncAction {
     /// Record the invitees of the Calendly events starting in [--from, --to) in the
     /// inbox, like the webhook (needs ARO_CALENDLY_TOKEN). Idempotent: a second run
-    /// records nothing new. The daemon applies recorded work when it starts.
+    /// records nothing new. The daemon applies recorded work within 30 s (or when it
+    /// starts).
     Calendly {
         /// First start time: RFC 3339, or a date (from its first instant, UTC).
         #[arg(long, value_name = "TIME|DATE")]
@@ -147,6 +174,7 @@ pub fn main() -> ExitCode {
         Command::Config { action } => config_cmd::run(&loaded, action),
         Command::Bench { action } => bench_cmd::run(loaded.config, action),
         Command::Sync { action } => sync_cmd::run(loaded.config, action),
+        Command::Test { action } => test_cmd::run(loaded.config, action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

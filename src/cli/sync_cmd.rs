@@ -4,9 +4,9 @@
 //! appointment), under a key made of the invitee URI, "sync", its state and the start
 //! time: running it again records nothing new.
 //!
-//! It records durably and does not apply: the daemon applies pending inbox items when
-//! it starts, through the one engine that owns the appointments (two engines on one
-//! database would race on timers and actor state).
+//! It records durably and does not apply: the daemon applies pending inbox items (at
+//! start, and within 30 s while running) through the one engine that owns the
+//! appointments (two engines on one database would race on timers and actor state).
 
 use std::time::Duration;
 
