@@ -672,6 +672,25 @@ async fn inbox_items_are_recorded_once_and_applied_once(kind: Kind) {
         .await
         .expect("counted");
     assert_eq!((dead, escalated), (1, 1));
+
+    // Past the dedup window, applied and dead items are forgotten; pending ones never.
+    assert_eq!(
+        store.accept_inbox(inbox_item("i4", "d-4")).await,
+        Ok(InboxAccept::Accepted)
+    );
+    let removed = store
+        .prune_inbox(t0() + Duration::days(8))
+        .await
+        .expect("pruned");
+    assert_eq!(removed, 2, "i1 (processed) and i3 (dead)");
+    let pending = store.pending_inbox(10).await.expect("read");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].item.id, "i4");
+    assert_eq!(
+        store.accept_inbox(inbox_item("i5", "d-1")).await,
+        Ok(InboxAccept::Accepted),
+        "a key forgotten after the window is new again"
+    );
 }
 
 fn clock_now(clock: &VirtualClock) -> DateTime<Utc> {

@@ -312,6 +312,10 @@ impl Store for DieselStore {
         self.write(Write::Inbox(update))
     }
 
+    fn prune_inbox(&self, before: DateTime<Utc>) -> BoxFuture<'static, StoreResult<u64>> {
+        self.read(move |conn| inbox_queries::prune(conn, before))
+    }
+
     fn load_breaker(
         &self,
         tenant_id: String,

@@ -54,6 +54,17 @@ pub fn pending(conn: &mut DbConnection, limit: usize) -> QueryResult<Vec<InboxRe
         .collect()
 }
 
+/// Deletes items received before `before` that are no longer pending.
+pub fn prune(conn: &mut DbConnection, before: DateTime<Utc>) -> QueryResult<u64> {
+    let removed = diesel::delete(
+        inbox::table
+            .filter(inbox::status.ne(InboxStatus::Pending.as_str()))
+            .filter(inbox::received_at.lt(to_naive(before))),
+    )
+    .execute(conn)?;
+    Ok(u64::try_from(removed).unwrap_or(0))
+}
+
 /// Marks the items a commit applies as processed; `AlreadyApplied` when one of them
 /// is no longer pending (the caller's transaction then writes nothing).
 pub fn mark_processed(

@@ -37,6 +37,11 @@ pub const MAX_ATTEMPTS: u32 = 5;
 /// Pending items are looked for this often even when nobody says so: work recorded by
 /// another process (`aro sync calendly`) or whose outcome write failed is not stranded.
 const RECOVER_EVERY: StdDuration = StdDuration::from_secs(30);
+/// Applied items (and their dedup keys) are kept this long: SPEC §6 deduplicates
+/// deliveries for 7 days.
+pub const DEDUP_DAYS: i64 = 7;
+/// How often old applied items are pruned.
+const PRUNE_EVERY: StdDuration = StdDuration::from_secs(3600);
 
 /// The normalized work an inbox item carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,6 +139,21 @@ impl InboxProcessor {
                 }
             }
         }));
+    }
+
+    /// Forgets applied items older than the dedup window.
+    fn prune(&mut self, _ctx: &mut Context<Self>) {
+        let before = self.clock.now() - chrono::Duration::days(DEDUP_DAYS);
+        let prune = self.store.prune_inbox(before);
+        actix::spawn(async move {
+            match prune.await {
+                Ok(0) => {}
+                Ok(removed) => {
+                    tracing::info!(removed, "pruned applied inbox items past the dedup window")
+                }
+                Err(error) => tracing::warn!(%error, "cannot prune the inbox"),
+            }
+        });
     }
 
     fn enqueue(&mut self, record: InboxRecord, ctx: &mut Context<Self>) {
@@ -258,6 +278,7 @@ impl Actor for InboxProcessor {
     fn started(&mut self, ctx: &mut Self::Context) {
         self.recover(ctx);
         ctx.run_interval(RECOVER_EVERY, |processor, ctx| processor.recover(ctx));
+        ctx.run_interval(PRUNE_EVERY, |processor, ctx| processor.prune(ctx));
     }
 }
 

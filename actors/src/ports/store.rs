@@ -524,6 +524,10 @@ pub trait Store: Send + Sync + 'static {
 
     fn update_inbox(&self, update: InboxUpdate) -> BoxFuture<'static, StoreResult<()>>;
 
+    /// Forgets inbox items received before `before` that are no longer pending (their
+    /// dedup keys with them); returns how many. Pending items are never removed.
+    fn prune_inbox(&self, before: DateTime<Utc>) -> BoxFuture<'static, StoreResult<u64>>;
+
     fn load_breaker(
         &self,
         tenant_id: String,

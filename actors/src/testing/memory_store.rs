@@ -464,6 +464,15 @@ impl Store for MemoryStore {
         ready(Ok(rows))
     }
 
+    fn prune_inbox(&self, before: DateTime<Utc>) -> BoxFuture<'static, StoreResult<u64>> {
+        let mut state = self.lock();
+        let size = state.inbox.len();
+        state
+            .inbox
+            .retain(|_, r| r.status == InboxStatus::Pending || r.item.received_at >= before);
+        ready(Ok((size - state.inbox.len()) as u64))
+    }
+
     fn update_inbox(&self, update: InboxUpdate) -> BoxFuture<'static, StoreResult<()>> {
         let mut state = self.lock();
         let Some(row) = state.inbox.get_mut(update.id()) else {
