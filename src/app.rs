@@ -130,14 +130,21 @@ impl Application {
     }
 
     /// Serves until SIGTERM or SIGINT, then drains in-flight requests and returns.
-    pub async fn run_until_signal(self) -> std::io::Result<()> {
+    ///
+    /// The signal handlers are installed when this is called, before the returned
+    /// future first runs: a signal that arrives as soon as the daemon says it is
+    /// listening is handled, not the default (which would kill the process).
+    pub fn run_until_signal(self) -> impl std::future::Future<Output = std::io::Result<()>> {
+        let signals = ShutdownSignals::install();
         let handle = self.handle();
-        actix_web::rt::spawn(async move {
-            let signal = shutdown_signal().await;
-            tracing::info!(signal, "shutdown requested; draining");
-            handle.stop(true).await;
-        });
-        self.run_until_stopped().await
+        async move {
+            actix_web::rt::spawn(async move {
+                let signal = signals.recv().await;
+                tracing::info!(signal, "shutdown requested; draining");
+                handle.stop(true).await;
+            });
+            self.run_until_stopped().await
+        }
     }
 }
 
@@ -177,26 +184,64 @@ fn default_tenant(config: &Config) -> Tenant {
     }
 }
 
-/// Waits for SIGTERM or SIGINT and names the one received.
-async fn shutdown_signal() -> &'static str {
+/// SIGTERM and SIGINT, registered with the runtime when installed.
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-            },
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot watch SIGTERM; only SIGINT stops the daemon");
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignals {
+    /// Registers the handlers now (must run inside the runtime).
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let register = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(stream) => Some(stream),
+                Err(err) => {
+                    tracing::warn!(error = %err, signal = name, "cannot watch a shutdown signal");
+                    None
+                }
+            };
+            Self {
+                term: register(SignalKind::terminate(), "SIGTERM"),
+                int: register(SignalKind::interrupt(), "SIGINT"),
             }
         }
+        #[cfg(not(unix))]
+        {
+            Self {}
+        }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "SIGINT"
+
+    /// Waits for either signal and names the one received.
+    async fn recv(self) -> &'static str {
+        #[cfg(unix)]
+        {
+            let (mut term, mut int) = (self.term, self.int);
+            let term_recv = async {
+                match term.as_mut() {
+                    Some(stream) => stream.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let int_recv = async {
+                match int.as_mut() {
+                    Some(stream) => stream.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = term_recv => "SIGTERM",
+                _ = int_recv => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
     }
 }

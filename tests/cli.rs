@@ -26,6 +26,22 @@ fn zero_configuration_serve_creates_sqlite_and_becomes_ready() {
     assert!(status.success(), "{status:?}");
 }
 
+/// The signal handlers are installed before the daemon says it is listening: a SIGTERM
+/// sent the moment the line appears drains and exits 0 (it used to be able to hit the
+/// default action and kill the process).
+#[test]
+fn sigterm_right_after_listening_exits_cleanly() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut daemon, _) = Daemon::start(dir.path(), &[("ARO_LISTEN", "127.0.0.1:0")]);
+        daemon.signal("TERM");
+        let status = daemon
+            .wait_exit(Duration::from_secs(10))
+            .expect("exits after SIGTERM");
+        assert!(status.success(), "{status:?}");
+    }
+}
+
 #[test]
 fn postgres_by_url_becomes_ready() {
     let db = TestDb::new(Kind::Postgres);

@@ -16,18 +16,22 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .filter_map(|(name, sandboxed)| sandboxed.then_some(name))
         .collect();
         let app = Application::build(config).await?;
+        let address = app.address();
         let backend = match app.database().backend() {
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgres",
         };
+        // Signal handlers first: the log line below tells supervisors (and tests) that the
+        // daemon is up, and a SIGTERM right after it must drain, not kill.
+        let running = app.run_until_signal();
         tracing::info!(
-            addr = %app.address(),
+            addr = %address,
             backend,
             sandbox = ?sandbox,
             version = env!("CARGO_PKG_VERSION"),
             "listening"
         );
-        app.run_until_signal().await?;
+        running.await?;
         tracing::info!("stopped");
         Ok(())
     })
