@@ -315,6 +315,7 @@ pub async fn seed(config: &Config, count: usize) -> Result<(), BenchError> {
                         name: booking.customer.name.clone(),
                         email: None,
                         timezone: None,
+                        opted_out: false,
                     };
                     diesel::insert_into(customers::table)
                         .values(NewCustomerRow::new(&customer, naive_now))

@@ -58,6 +58,7 @@ fn customer(id: &str, phone: &str) -> CustomerRecord {
         name: Some("Jane".into()),
         email: None,
         timezone: None,
+        opted_out: false,
     }
 }
 

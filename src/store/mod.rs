@@ -12,6 +12,7 @@ pub mod inbox_queries;
 pub mod message_queries;
 pub mod migrations;
 pub mod models;
+pub mod reply_queries;
 pub mod schema;
 pub mod tenant_queries;
 

@@ -27,6 +27,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/webhooks/calendly").route(web::post().to(calendly::receive)))
         .service(
             web::resource("/webhooks/twilio/status").route(web::post().to(twilio::receive_status)),
+        )
+        .service(
+            web::resource("/webhooks/twilio/sms").route(web::post().to(twilio::receive_inbound)),
         );
 }
 

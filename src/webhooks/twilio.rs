@@ -1,17 +1,36 @@
-//! `POST /webhooks/twilio/status`: Twilio's delivery status callbacks (the
-//! `StatusCallback` every outgoing message names). Verified with `X-Twilio-Signature`
-//! over the public URL Twilio called (`ARO_PUBLIC_URL` + path + query) and the sorted
-//! form parameters, then appended once to the message's status history (a repeat of a
-//! MessageSid + status is acknowledged and changes nothing).
+//! Twilio's webhooks, verified with `X-Twilio-Signature` over the public URL Twilio
+//! called (`ARO_PUBLIC_URL` + path + query) and the sorted form parameters:
+//!
+//! - `POST /webhooks/twilio/status`: delivery status callbacks (the `StatusCallback`
+//!   every outgoing message names), appended once to the message's status history (a
+//!   repeat of a MessageSid + status is acknowledged and changes nothing).
+//! - `POST /webhooks/twilio/sms`: inbound SMS / WhatsApp replies (SPEC §4), matched to
+//!   the customer by phone and to the appointment messaged most recently. Keywords
+//!   (opt-out, opt-in, help) are applied to the customer in the same transaction as the
+//!   inbound message row; any other text is classified locally and, when an appointment
+//!   matched, handed to its actor through the durable inbox (deduplicated by
+//!   MessageSid). A repeat delivery of a MessageSid is acknowledged and does nothing.
+//!   Answers an empty TwiML document: the automatic replies (opt-out confirmation,
+//!   help text, thank-you, links) need the profile packs' templates (issue 5).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde_json::json;
 
+use actors::classify::{keyword_action, KeywordAction, LocalClassifier};
+use actors::engine::commands::{reply_excerpt, AppointmentCommand};
+use actors::engine::inbox::InboxWork;
+use actors::ports::providers::Channel;
+
 use crate::http::{ApiError, AppState};
-use crate::providers::twilio::inbound::{parse_status, InboundError};
+use crate::providers::twilio::inbound::{
+    parse_inbound, parse_status, InboundError, InboundMessage,
+};
 use crate::providers::twilio::signature;
 use crate::store::message_queries::{record_status, StatusRecorded, StatusReport};
+use crate::store::reply_queries::{
+    is_recorded, match_reply, record_reply, InboundReply, ReplyMatch, ReplyRecorded,
+};
 use crate::store::tenant_queries::DEFAULT_TENANT;
 use crate::webhooks::signed_header::SignatureError;
 
@@ -104,4 +123,121 @@ pub async fn receive_status(
     metrics::counter!("aro_webhooks_total", "source" => "twilio_status", "result" => answer)
         .increment(1);
     Ok(HttpResponse::Ok().json(json!({"status": answer})))
+}
+
+/// The source name of Twilio replies in the inbox and the message log.
+const PROVIDER: &str = "twilio";
+
+/// The empty TwiML document Twilio expects in answer to an inbound message.
+const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;
+
+/// The local classifier, built once (its lexicon index is not free to build).
+fn classifier() -> &'static LocalClassifier {
+    static CLASSIFIER: std::sync::OnceLock<LocalClassifier> = std::sync::OnceLock::new();
+    CLASSIFIER.get_or_init(LocalClassifier::new)
+}
+
+/// `POST /webhooks/twilio/sms`.
+pub async fn receive_inbound(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let params = verified_form(&req, &body, &state)?;
+    let message = parse_inbound(&params).map_err(invalid)?;
+    let answer = match handle_reply(&state, message).await? {
+        ReplyRecorded::Recorded => "recorded",
+        ReplyRecorded::Duplicate => "duplicate",
+    };
+    metrics::counter!("aro_webhooks_total", "source" => "twilio_sms", "result" => answer)
+        .increment(1);
+    Ok(HttpResponse::Ok()
+        .content_type("text/xml")
+        .body(EMPTY_TWIML))
+}
+
+/// Matches, classifies and records one inbound message; the engine work (if any) is
+/// in the inbox before the message row commits, so a crash in between is repaired by
+/// Twilio's retry (the inbox deduplicates it, the row is written then).
+pub async fn handle_reply(
+    state: &AppState,
+    message: InboundMessage,
+) -> Result<ReplyRecorded, ApiError> {
+    let sid = message.message_sid.clone();
+    let phone = message.from.clone();
+    let (recorded, matched) = state
+        .db
+        .run(move |conn| {
+            let recorded = is_recorded(conn, PROVIDER, &sid)?;
+            let matched = if recorded {
+                None
+            } else {
+                match_reply(conn, DEFAULT_TENANT, &phone)?
+            };
+            Ok((recorded, matched))
+        })
+        .await?;
+    if recorded {
+        return Ok(ReplyRecorded::Duplicate);
+    }
+    let opted_out = matched.as_ref().is_some_and(|m| m.opted_out);
+    let keyword = keyword_action(&message.body, opted_out);
+    if let (
+        None,
+        Some(ReplyMatch {
+            appointment_id: Some(appointment_id),
+            ..
+        }),
+    ) = (keyword, &matched)
+    {
+        let classification = classifier().classify_text(&message.body);
+        tracing::info!(
+            message_sid = %message.message_sid,
+            appointment_id = %appointment_id,
+            intent = ?classification.intent,
+            confidence = classification.confidence,
+            "reply classified"
+        );
+        let work = InboxWork {
+            appointment_id: appointment_id.clone(),
+            command: AppointmentCommand::ReplyReceived {
+                intent: classification.intent,
+                confidence: classification.confidence,
+                message_sid: message.message_sid.clone(),
+                excerpt: reply_excerpt(&message.body),
+            },
+        };
+        state
+            .engine
+            .submit(DEFAULT_TENANT, PROVIDER, &message.message_sid, work)
+            .await?;
+    } else if let Some(action) = keyword {
+        tracing::info!(message_sid = %message.message_sid, keyword = ?action, "keyword reply");
+        if action == KeywordAction::Help {
+            // The help text (business name and phone) comes with the profile packs.
+            tracing::debug!("HELP reply: no help template yet");
+        }
+    }
+    let reply = InboundReply {
+        tenant_id: DEFAULT_TENANT.to_string(),
+        provider: PROVIDER.to_string(),
+        provider_message_id: message.message_sid,
+        channel: match message.channel {
+            Channel::Sms => "sms",
+            Channel::Whatsapp => "whatsapp",
+        }
+        .to_string(),
+        from: message.from,
+        to: message.to,
+        body: message.body,
+        matched,
+        keyword,
+    };
+    let recorded = state
+        .db
+        .run(move |conn| {
+            record_reply(conn, &reply, Utc::now()).map_err(crate::store::StoreError::from)
+        })
+        .await?;
+    Ok(recorded)
 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::appointment_status::AppointmentStatus;
+use crate::ports::providers::Intent;
 
 /// Who asked for a change (recorded on events; the lifecycle limits what each may do).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,4 +94,23 @@ pub enum AppointmentCommand {
         due_at: DateTime<Utc>,
         payload: Value,
     },
+    /// The customer replied to this appointment's messages (SPEC §4, after the keyword
+    /// rules): the classified intent. Confirms a booked appointment when confident;
+    /// otherwise escalates. Never cancels (SPEC §3).
+    ReplyReceived {
+        intent: Intent,
+        confidence: f64,
+        /// The provider's message id (Twilio's MessageSid).
+        message_sid: String,
+        /// The start of the text, at most [`REPLY_EXCERPT_CHARS`] characters.
+        excerpt: String,
+    },
+}
+
+/// The longest excerpt of a reply kept in events and escalations.
+pub const REPLY_EXCERPT_CHARS: usize = 160;
+
+/// The first [`REPLY_EXCERPT_CHARS`] characters of a reply.
+pub fn reply_excerpt(text: &str) -> String {
+    text.trim().chars().take(REPLY_EXCERPT_CHARS).collect()
 }

@@ -13,11 +13,12 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{json, Value};
 
-use super::commands::{Actor, AppointmentCommand, Booking};
+use super::commands::{reply_excerpt, Actor, AppointmentCommand, Booking};
 use super::error::EngineError;
 use crate::domain::appointment_status::AppointmentStatus;
 use crate::domain::quiet_hours::{schedule_outside_quiet_hours, QuietWindow, SendDecision};
 use crate::ports::ids::IdGen;
+use crate::ports::providers::Intent;
 use crate::ports::store::{
     AppointmentRecord, Commit, CustomerRecord, CustomerWrite, NewEscalation, NewEvent, NewOutbox,
     ProviderDomain, TimerSpec, Versioned,
@@ -164,6 +165,24 @@ pub fn decide(
                 },
             })
         }
+        (
+            Some(record),
+            AppointmentCommand::ReplyReceived {
+                intent,
+                confidence,
+                message_sid,
+                excerpt,
+            },
+        ) => Ok(reply_received(
+            record,
+            Reply {
+                intent,
+                confidence,
+                message_sid: &message_sid,
+                excerpt: &excerpt,
+            },
+            ctx,
+        )),
         (None, AppointmentCommand::TimerFired { tenant_id, key, .. }) => {
             // A timer of an appointment that no longer exists: retire it.
             Ok(Decision {
@@ -220,6 +239,7 @@ fn create(booking: Booking, found: Option<&CustomerRecord>, ctx: &DecideContext<
             .timezone
             .clone()
             .or_else(|| found.and_then(|c| c.timezone.clone())),
+        opted_out: found.is_some_and(|c| c.opted_out),
     };
     let zone = resolve_zone(booking.timezone.as_deref(), Some(&customer), ctx.settings);
     let record = AppointmentRecord {
@@ -603,6 +623,115 @@ fn timer_fired(
             ));
         }
     }
+    Decision {
+        record: None,
+        commit,
+    }
+}
+
+/// The minimum confidence for a reply to act on its intent (SPEC §4).
+pub const REPLY_CONFIDENCE_FLOOR: f64 = 0.7;
+
+/// A classified reply, as [`AppointmentCommand::ReplyReceived`] carries it.
+struct Reply<'a> {
+    intent: Intent,
+    confidence: f64,
+    message_sid: &'a str,
+    excerpt: &'a str,
+}
+
+/// A customer's classified reply (SPEC §4): a confident `confirm` confirms a booked
+/// appointment (and so cancels the 24 h reminder); `cancel` and `reschedule` are
+/// escalated with the booking system's links — the appointment is never cancelled
+/// (SPEC §3); anything unclear, and any reply to a finished appointment, is escalated
+/// with its excerpt. Every reply is recorded as a `message.received` event (intent,
+/// confidence and a short excerpt; never the phone number).
+///
+/// The automatic answers (thank-you, cancel / reschedule link) need the profile packs'
+/// templates and are not sent yet.
+fn reply_received(
+    record: &AppointmentRecord,
+    reply: Reply<'_>,
+    ctx: &DecideContext<'_>,
+) -> Decision {
+    let excerpt = reply_excerpt(reply.excerpt);
+    let intent = if reply.confidence < REPLY_CONFIDENCE_FLOOR {
+        Intent::Unclear
+    } else {
+        reply.intent
+    };
+    let received = |version_of: &AppointmentRecord| {
+        event(
+            version_of,
+            "message.received",
+            json!({
+                "messageSid": reply.message_sid,
+                "intent": intent,
+                "classifiedIntent": reply.intent,
+                "confidence": reply.confidence,
+                "excerpt": excerpt,
+            }),
+            ctx,
+        )
+    };
+    let mut commit = Commit::default();
+    if record.status.is_terminal() {
+        commit.events.push(received(record));
+        commit.escalations.push(escalation(
+            record,
+            "reply_after_close",
+            "medium",
+            json!({"status": record.status, "intent": intent, "excerpt": excerpt,
+                   "messageSid": reply.message_sid}),
+            ctx,
+        ));
+        return Decision {
+            record: None,
+            commit,
+        };
+    }
+    match intent {
+        Intent::Confirm => {
+            if record.status == AppointmentStatus::Booked {
+                if let Ok(mut decision) = transition(
+                    record,
+                    AppointmentStatus::Confirmed,
+                    Actor::Customer,
+                    Some("customer replied".to_string()),
+                    ctx,
+                ) {
+                    decision.commit.events.insert(0, received(record));
+                    return decision;
+                }
+            }
+            // Already confirmed, or waiting for a new time: nothing to change.
+        }
+        Intent::Cancel => commit.escalations.push(escalation(
+            record,
+            "customer_wants_to_cancel",
+            "high",
+            json!({"cancelUrl": record.cancel_url, "excerpt": excerpt,
+                   "confidence": reply.confidence, "messageSid": reply.message_sid}),
+            ctx,
+        )),
+        Intent::Reschedule => commit.escalations.push(escalation(
+            record,
+            "customer_wants_to_reschedule",
+            "low",
+            json!({"rescheduleUrl": record.reschedule_url, "excerpt": excerpt,
+                   "confidence": reply.confidence, "messageSid": reply.message_sid}),
+            ctx,
+        )),
+        Intent::Unclear => commit.escalations.push(escalation(
+            record,
+            "unclear_reply",
+            "medium",
+            json!({"excerpt": excerpt, "classifiedIntent": reply.intent,
+                   "confidence": reply.confidence, "messageSid": reply.message_sid}),
+            ctx,
+        )),
+    }
+    commit.events.insert(0, received(record));
     Decision {
         record: None,
         commit,
@@ -994,5 +1123,112 @@ mod tests {
         let next = decision.record.expect("changed");
         assert_eq!(next.status, AppointmentStatus::Booked);
         assert!(!decision.commit.set_timers.is_empty(), "timers recomputed");
+    }
+
+    fn reply(intent: Intent, confidence: f64, text: &str) -> AppointmentCommand {
+        AppointmentCommand::ReplyReceived {
+            intent,
+            confidence,
+            message_sid: "SM1".to_string(),
+            excerpt: text.to_string(),
+        }
+    }
+
+    fn reasons(decision: &Decision) -> Vec<(&str, &str)> {
+        decision
+            .commit
+            .escalations
+            .iter()
+            .map(|e| (e.reason.as_str(), e.priority.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn a_confident_confirm_confirms_and_cancels_the_24h_reminder() {
+        let current = booked("inv-1", "2031-03-20T15:00:00Z");
+        let decision = apply(Some(&current), reply(Intent::Confirm, 0.95, "yes 👍")).expect("ok");
+        let next = decision.record.clone().expect("changed");
+        assert_eq!(next.status, AppointmentStatus::Confirmed);
+        assert_eq!(
+            event_types(&decision),
+            ["message.received", "appointment.confirmed"]
+        );
+        assert_eq!(
+            decision.commit.cancel_timers,
+            vec![(next.tenant_id.clone(), timer_key(ID, "reminder_24h"))]
+        );
+        assert!(decision.commit.escalations.is_empty());
+        let payload = &decision.commit.events[0].payload;
+        assert_eq!(payload["intent"], "confirm");
+        assert_eq!(payload["excerpt"], "yes 👍");
+
+        // Confirmed already: only the event.
+        let again = apply(Some(&next), reply(Intent::Confirm, 0.95, "yes")).expect("ok");
+        assert!(again.record.is_none());
+        assert_eq!(event_types(&again), ["message.received"]);
+        assert!(again.commit.escalations.is_empty() && again.commit.cancel_timers.is_empty());
+    }
+
+    #[test]
+    fn cancel_and_reschedule_are_escalated_never_applied() {
+        let mut current = booked("inv-1", "2031-03-20T15:00:00Z");
+        current.cancel_url = Some("https://example.com/c".into());
+        current.reschedule_url = Some("https://example.com/r".into());
+        let cancel = apply(
+            Some(&current),
+            reply(Intent::Cancel, 0.9, "I need to cancel"),
+        )
+        .expect("ok");
+        assert!(cancel.record.is_none(), "never cancels");
+        assert!(cancel.commit.appointment.is_none());
+        assert_eq!(reasons(&cancel), [("customer_wants_to_cancel", "high")]);
+        assert_eq!(
+            cancel.commit.escalations[0].details["cancelUrl"],
+            "https://example.com/c"
+        );
+        let moved = apply(
+            Some(&current),
+            reply(Intent::Reschedule, 0.9, "can we move it"),
+        )
+        .expect("ok");
+        assert!(moved.record.is_none());
+        assert_eq!(reasons(&moved), [("customer_wants_to_reschedule", "low")]);
+        assert_eq!(
+            moved.commit.escalations[0].details["rescheduleUrl"],
+            "https://example.com/r"
+        );
+    }
+
+    #[test]
+    fn unclear_or_unconfident_replies_escalate_with_a_short_excerpt() {
+        let current = booked("inv-1", "2031-03-20T15:00:00Z");
+        let long = "x".repeat(500);
+        let decision = apply(Some(&current), reply(Intent::Confirm, 0.5, &long)).expect("ok");
+        assert!(decision.record.is_none(), "below 0.7 nothing is confirmed");
+        assert_eq!(reasons(&decision), [("unclear_reply", "medium")]);
+        let excerpt = decision.commit.escalations[0].details["excerpt"]
+            .as_str()
+            .expect("excerpt");
+        assert_eq!(excerpt.chars().count(), 160);
+        assert_eq!(event_types(&decision), ["message.received"]);
+        assert_eq!(decision.commit.events[0].payload["intent"], "unclear");
+    }
+
+    #[test]
+    fn a_reply_after_close_is_escalated() {
+        let mut current = booked("inv-1", "2031-03-20T15:00:00Z");
+        current.status = AppointmentStatus::Cancelled;
+        let decision = apply(Some(&current), reply(Intent::Confirm, 0.99, "yes")).expect("ok");
+        assert!(decision.record.is_none());
+        assert_eq!(reasons(&decision), [("reply_after_close", "medium")]);
+        assert_eq!(event_types(&decision), ["message.received"]);
+    }
+
+    #[test]
+    fn a_reply_command_round_trips_through_json() {
+        let command = reply(Intent::Reschedule, 0.8, "later?");
+        let json = serde_json::to_string(&command).expect("json");
+        let back: AppointmentCommand = serde_json::from_str(&json).expect("back");
+        assert_eq!(back, command);
     }
 }

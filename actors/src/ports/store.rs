@@ -97,6 +97,10 @@ pub struct CustomerRecord {
     pub name: Option<String>,
     pub email: Option<String>,
     pub timezone: Option<String>,
+    /// The customer opted out (SPEC §5: no automated message to them). Owned by the
+    /// reply handling, never changed by a booking.
+    #[serde(default)]
+    pub opted_out: bool,
 }
 
 /// A change to a customer inside a commit.

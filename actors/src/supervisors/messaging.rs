@@ -25,6 +25,10 @@ use crate::resilience::backoff::{ErrorClass, RetryPolicy};
 use crate::resilience::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 use crate::resilience::token_bucket::TokenBucket;
 
+/// Message kinds that may go to an opted-out customer (SPEC §5: the one opt-out
+/// confirmation). None is queued yet: the templates come with the profile packs.
+const SENT_AFTER_OPT_OUT: &[&str] = &["opt_out_confirmation"];
+
 /// Rows fetched per poll.
 const BATCH: usize = 512;
 /// Calls in flight at once.
@@ -274,6 +278,12 @@ impl MessagingSupervisor {
         let gated = (row.item.owner_type == "appointment"
             && self.settings.reminders.iter().any(|r| r.kind == kind))
         .then(|| row.item.owner_id.clone());
+        // SPEC §5: no automated message after opt-out. Checked for every message of a
+        // customer, at send time, so an opt-out also stops what was queued before it.
+        let customer_id = (!SENT_AFTER_OPT_OUT.contains(&kind.as_str()))
+            .then(|| row.item.payload.get("customerId").and_then(Value::as_str))
+            .flatten()
+            .map(str::to_string);
         let settings = self.settings.clone();
         let clock = self.clock.clone();
         let directory = self.directory.clone();
@@ -281,6 +291,15 @@ impl MessagingSupervisor {
             if reconcile_first {
                 if let Some(receipt) = provider.lookup(message.clone(), provider_ref).await? {
                     return Ok(Outcome::Reconciled(receipt));
+                }
+            }
+            if let Some(customer_id) = customer_id {
+                match store.load_customer(customer_id).await {
+                    Ok(Some(customer)) if customer.opted_out => {
+                        return Ok(Outcome::Dropped("the customer opted out".to_string()));
+                    }
+                    Ok(_) => {}
+                    Err(error) => return Ok(Outcome::NotNow(format!("customer: {error}"))),
                 }
             }
             if let Some(appointment_id) = gated {
@@ -795,5 +814,97 @@ impl Handler<Written> for MessagingSupervisor {
             self.want_more = false;
             self.poll(ctx);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use crate::engine::{Booking, CustomerInfo, Engine, EngineOptions, EnginePorts};
+    use crate::ports::clock::VirtualClock;
+    use crate::ports::ids::UuidV7;
+    use crate::testing::wait::eventually;
+    use crate::testing::{MemoryStore, ScriptedMessaging};
+
+    use super::*;
+
+    fn booking(external_id: &str, starts_at: DateTime<Utc>, phone: &str) -> Booking {
+        Booking {
+            tenant_id: "default".into(),
+            source: "booking".into(),
+            external_id: external_id.into(),
+            starts_at,
+            ends_at: starts_at + Duration::minutes(30),
+            timezone: Some("UTC".into()),
+            service_type: None,
+            cancel_url: None,
+            reschedule_url: None,
+            customer: CustomerInfo {
+                phone_e164: Some(phone.into()),
+                name: None,
+                email: None,
+                timezone: None,
+            },
+        }
+    }
+
+    #[actix_rt::test]
+    async fn an_opted_out_customer_is_sent_no_reminder() {
+        let t0 = Utc
+            .with_ymd_and_hms(2026, 3, 2, 10, 0, 0)
+            .single()
+            .expect("t0");
+        let store = MemoryStore::new();
+        let clock = VirtualClock::new(t0);
+        let provider = ScriptedMessaging::new();
+        let engine = Engine::start(
+            EnginePorts {
+                store: Arc::new(store.clone()),
+                clock: Arc::new(clock.clone()),
+                ids: Arc::new(UuidV7),
+                messaging: Arc::new(provider.clone()),
+            },
+            EngineSettings {
+                quiet_hours: None,
+                ..EngineSettings::default()
+            },
+            EngineOptions {
+                messaging_rate_per_sec: 1000.0,
+                ..EngineOptions::default()
+            },
+        );
+        let starts = t0 + Duration::days(3);
+        let stopped = engine
+            .book(booking("x1", starts, "+15550000001"))
+            .await
+            .expect("booked")
+            .expect("created");
+        engine
+            .book(booking("x2", starts, "+15550000002"))
+            .await
+            .expect("booked");
+        // The first customer replies STOP before the 48 h reminder goes out.
+        store.set_opted_out(&stopped.customer_id, true);
+        clock.set(starts - Duration::hours(48));
+
+        eventually("both reminders settled", || {
+            let outbox = store.snapshot().outbox;
+            outbox.len() == 2 && outbox.values().all(|o| o.status == OutboxStatus::Done)
+        })
+        .await;
+        let delivered = provider.delivered();
+        assert_eq!(delivered.len(), 1, "only the other customer's reminder");
+        assert_eq!(delivered[0].to, "+15550000002");
+        eventually("the drop is recorded on the appointment", || {
+            store.snapshot().events.iter().any(|e| {
+                e.aggregate_id == stopped.id
+                    && e.event_type == "message.failed"
+                    && e.payload["error"]
+                        .as_str()
+                        .is_some_and(|s| s.contains("opted out"))
+            })
+        })
+        .await;
     }
 }

@@ -48,6 +48,13 @@ impl MemoryStore {
         self.lock().clone()
     }
 
+    /// Opts a customer out (or back in), as a reply handled outside the engine does.
+    pub fn set_opted_out(&self, customer_id: &str, opted_out: bool) {
+        if let Some(customer) = self.lock().customers.get_mut(customer_id) {
+            customer.opted_out = opted_out;
+        }
+    }
+
     /// The next `n` commits fail with `Unavailable` and change nothing.
     pub fn fail_next_commits(&self, n: u32) {
         *self

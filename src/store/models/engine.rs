@@ -135,6 +135,7 @@ pub struct CustomerView {
     pub name: Option<String>,
     pub email: Option<String>,
     pub timezone: Option<String>,
+    pub opted_out: bool,
 }
 
 impl From<CustomerView> for CustomerRecord {
@@ -146,6 +147,7 @@ impl From<CustomerView> for CustomerRecord {
             name: c.name,
             email: c.email,
             timezone: c.timezone,
+            opted_out: c.opted_out,
         }
     }
 }
