@@ -485,6 +485,21 @@ pub fn find_appointment(
     Ok(row.map(AppointmentRecord::try_from).transpose()?)
 }
 
+/// Which of `ids` are customers who opted out.
+pub fn opted_out_among(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<String>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        out.extend(
+            customers::table
+                .filter(customers::id.eq_any(chunk))
+                .filter(customers::opted_out.eq(true))
+                .select(customers::id)
+                .load::<String>(conn)?,
+        );
+    }
+    Ok(out)
+}
+
 pub fn load_customer(conn: &mut DbConnection, id: &str) -> QueryResult<Option<CustomerRecord>> {
     let row: Option<CustomerView> = customers::table
         .find(id)

@@ -219,6 +219,13 @@ impl Store for DieselStore {
         self.read(move |conn| queries::load_customer(conn, &id))
     }
 
+    fn opted_out_among(
+        &self,
+        customer_ids: Vec<String>,
+    ) -> BoxFuture<'static, StoreResult<Vec<String>>> {
+        self.read(move |conn| queries::opted_out_among(conn, &customer_ids))
+    }
+
     fn load_appointment_and_customer(
         &self,
         id: String,

@@ -460,6 +460,12 @@ pub trait Store: Send + Sync + 'static {
 
     fn load_customer(&self, id: String) -> BoxFuture<'static, StoreResult<Option<CustomerRecord>>>;
 
+    /// Which of `customer_ids` have opted out (SPEC §5: no automated message to them).
+    fn opted_out_among(
+        &self,
+        customer_ids: Vec<String>,
+    ) -> BoxFuture<'static, StoreResult<Vec<String>>>;
+
     /// An appointment and its customer, read together (what an actor loads at start).
     fn load_appointment_and_customer(
         &self,

@@ -29,6 +29,14 @@ use crate::resilience::token_bucket::TokenBucket;
 /// confirmation). None is queued yet: the templates come with the profile packs.
 const SENT_AFTER_OPT_OUT: &[&str] = &["opt_out_confirmation"];
 
+/// The customer a message goes to, when the opt-out rule applies to its kind.
+fn customer_of(row: &OutboxRecord) -> Option<&str> {
+    if SENT_AFTER_OPT_OUT.contains(&row.item.kind.as_str()) {
+        return None;
+    }
+    row.item.payload.get("customerId").and_then(Value::as_str)
+}
+
 /// Rows fetched per poll.
 const BATCH: usize = 512;
 /// Calls in flight at once.
@@ -242,9 +250,19 @@ impl MessagingSupervisor {
             let claim = self
                 .store
                 .claim_outbox(starting.iter().map(|r| r.item.id.clone()).collect());
+            // SPEC §5: no automated message after opt-out — checked for the whole batch
+            // at send time, so an opt-out also stops what was queued before it.
+            let customers: Vec<String> = starting
+                .iter()
+                .filter_map(|row| customer_of(row).map(str::to_string))
+                .collect();
+            let opted_out = self.store.opted_out_among(customers);
             let me = ctx.address();
             actix::spawn(async move {
-                let result = claim.await;
+                let result = match claim.await {
+                    Ok(()) => opted_out.await.map(|ids| ids.into_iter().collect()),
+                    Err(error) => Err(error),
+                };
                 me.do_send(Claimed {
                     rows: starting,
                     result,
@@ -256,7 +274,9 @@ impl MessagingSupervisor {
 
     /// Reconciles (when the last outcome is unknown), re-checks an appointment's
     /// reminder against its committed state (see [`gate_outbox`]), then sends one row.
-    fn attempt(&mut self, row: OutboxRecord, ctx: &mut Context<Self>) {
+    /// `opted_out`: the message's customer has opted out (read for the whole batch when
+    /// it was claimed): it is dropped, never sent (SPEC §5).
+    fn attempt(&mut self, row: OutboxRecord, opted_out: bool, ctx: &mut Context<Self>) {
         let reconcile_first = row.status == OutboxStatus::InFlight
             || row
                 .last_error
@@ -278,12 +298,6 @@ impl MessagingSupervisor {
         let gated = (row.item.owner_type == "appointment"
             && self.settings.reminders.iter().any(|r| r.kind == kind))
         .then(|| row.item.owner_id.clone());
-        // SPEC §5: no automated message after opt-out. Checked for every message of a
-        // customer, at send time, so an opt-out also stops what was queued before it.
-        let customer_id = (!SENT_AFTER_OPT_OUT.contains(&kind.as_str()))
-            .then(|| row.item.payload.get("customerId").and_then(Value::as_str))
-            .flatten()
-            .map(str::to_string);
         let settings = self.settings.clone();
         let clock = self.clock.clone();
         let directory = self.directory.clone();
@@ -293,14 +307,8 @@ impl MessagingSupervisor {
                     return Ok(Outcome::Reconciled(receipt));
                 }
             }
-            if let Some(customer_id) = customer_id {
-                match store.load_customer(customer_id).await {
-                    Ok(Some(customer)) if customer.opted_out => {
-                        return Ok(Outcome::Dropped("the customer opted out".to_string()));
-                    }
-                    Ok(_) => {}
-                    Err(error) => return Ok(Outcome::NotNow(format!("customer: {error}"))),
-                }
+            if opted_out {
+                return Ok(Outcome::Dropped("the customer opted out".to_string()));
             }
             if let Some(appointment_id) = gated {
                 // From the live actor when there is a directory (no query), else the store.
@@ -673,7 +681,8 @@ struct Attempted {
 #[rtype(result = "()")]
 struct Claimed {
     rows: Vec<OutboxRecord>,
-    result: Result<(), crate::ports::store::StoreError>,
+    /// The batch's customers who opted out.
+    result: Result<HashSet<String>, crate::ports::store::StoreError>,
 }
 
 impl Handler<Claimed> for MessagingSupervisor {
@@ -681,9 +690,10 @@ impl Handler<Claimed> for MessagingSupervisor {
 
     fn handle(&mut self, Claimed { rows, result }: Claimed, ctx: &mut Self::Context) {
         match result {
-            Ok(()) => {
+            Ok(opted_out) => {
                 for row in rows {
-                    self.attempt(row, ctx);
+                    let out = customer_of(&row).is_some_and(|c| opted_out.contains(c));
+                    self.attempt(row, out, ctx);
                 }
             }
             Err(error) => {

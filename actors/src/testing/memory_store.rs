@@ -247,6 +247,18 @@ impl Store for MemoryStore {
         ready(Ok(self.lock().customers.get(&id).cloned()))
     }
 
+    fn opted_out_among(
+        &self,
+        customer_ids: Vec<String>,
+    ) -> BoxFuture<'static, StoreResult<Vec<String>>> {
+        let state = self.lock();
+        let out = customer_ids
+            .into_iter()
+            .filter(|id| state.customers.get(id).is_some_and(|c| c.opted_out))
+            .collect();
+        ready(Ok(out))
+    }
+
     fn load_appointment_and_customer(
         &self,
         id: String,
