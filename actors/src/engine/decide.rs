@@ -27,6 +27,14 @@ use crate::ports::store::{
 /// Timer kinds the engine owns.
 pub const TIMER_START: &str = "lifecycle_start";
 pub const TIMER_COMPLETE: &str = "lifecycle_complete";
+/// Set when a replaced booking parks its appointment in `rescheduled`: if the
+/// replacement's time has not arrived by then, staff are told.
+pub const TIMER_RESCHEDULE_WAIT: &str = "reschedule_wait";
+
+/// How long an appointment may wait in `rescheduled` for its new time.
+fn reschedule_wait() -> Duration {
+    Duration::hours(1)
+}
 
 /// A reminder before the start.
 #[derive(Debug, Clone, PartialEq)]
@@ -351,6 +359,19 @@ fn replaced_by(
     next.version += 1;
     next.updated_at = ctx.now;
     let mut commit = Commit::default();
+    if park {
+        // If the replacement's time never arrives, the appointment must not wait
+        // silently without reminders.
+        commit.set_timers.push(TimerSpec {
+            tenant_id: next.tenant_id.clone(),
+            key: timer_key(&next.id, TIMER_RESCHEDULE_WAIT),
+            owner_type: "appointment".to_string(),
+            owner_id: next.id.clone(),
+            kind: TIMER_RESCHEDULE_WAIT.to_string(),
+            due_at: ctx.now + reschedule_wait(),
+            payload: json!({"startsAt": next.starts_at}),
+        });
+    }
     let change = if park {
         event(
             &next,
@@ -523,6 +544,24 @@ fn timer_fired(
         }
         TIMER_COMPLETE => {
             return transition_or_nothing(record, AppointmentStatus::Completed, commit, ctx);
+        }
+        TIMER_RESCHEDULE_WAIT => {
+            if record.status == AppointmentStatus::Rescheduled {
+                commit.escalations.push(escalation(
+                    record,
+                    "reschedule_incomplete",
+                    "medium",
+                    json!({
+                        "externalId": record.external_id,
+                        "waitingSince": due_at - reschedule_wait(),
+                    }),
+                    ctx,
+                ));
+            }
+            return Decision {
+                record: None,
+                commit,
+            };
         }
         _ => {}
     }
@@ -857,7 +896,7 @@ fn cancel_all_timers(record: &AppointmentRecord, commit: &mut Commit, ctx: &Deci
         .reminders
         .iter()
         .map(|r| r.kind.as_str())
-        .chain([TIMER_START, TIMER_COMPLETE]);
+        .chain([TIMER_START, TIMER_COMPLETE, TIMER_RESCHEDULE_WAIT]);
     for kind in kinds {
         commit
             .cancel_timers
@@ -1001,6 +1040,43 @@ mod tests {
     }
 
     #[test]
+    fn an_appointment_left_waiting_in_rescheduled_is_escalated() {
+        let current = booked("inv-1", "2031-03-20T15:00:00Z");
+        let parked = apply(Some(&current), replaced(&["inv-1"], "inv-2"))
+            .expect("applied")
+            .record
+            .expect("parked");
+        let wait = |record: &AppointmentRecord| AppointmentCommand::TimerFired {
+            tenant_id: record.tenant_id.clone(),
+            key: timer_key(&record.id, TIMER_RESCHEDULE_WAIT),
+            kind: TIMER_RESCHEDULE_WAIT.to_string(),
+            due_at: now() + reschedule_wait(),
+            payload: json!({"startsAt": record.starts_at}),
+        };
+        let decision = apply(Some(&parked), wait(&parked)).expect("fired");
+        let reasons: Vec<&str> = decision
+            .commit
+            .escalations
+            .iter()
+            .map(|e| e.reason.as_str())
+            .collect();
+        assert_eq!(reasons, ["reschedule_incomplete"]);
+        assert_eq!(
+            decision.record, None,
+            "the appointment itself does not change"
+        );
+
+        // Booked again in time: the wait timer is cancelled, and a late firing is quiet.
+        let booking = sample_booking("inv-2", at("2031-03-22T16:00:00Z"));
+        let decision = apply(Some(&parked), AppointmentCommand::Book(booking)).expect("moved");
+        let key = timer_key(ID, TIMER_RESCHEDULE_WAIT);
+        assert!(decision.commit.cancel_timers.iter().any(|(_, k)| *k == key));
+        let moved = decision.record.expect("moved");
+        let late = apply(Some(&moved), wait(&parked)).expect("fired late");
+        assert!(late.commit.escalations.is_empty());
+    }
+
+    #[test]
     fn a_replaced_booking_waits_in_rescheduled_under_its_replacement() {
         let current = booked("inv-1", "2031-03-20T15:00:00Z");
         let decision = apply(Some(&current), replaced(&["inv-1"], "inv-2")).expect("applied");
@@ -1013,6 +1089,13 @@ mod tests {
         );
         assert_eq!(event_types(&decision), ["appointment.rescheduled"]);
         assert!(decision.commit.cancel_timers.is_empty());
+        let wait = decision
+            .commit
+            .set_timers
+            .iter()
+            .find(|t| t.kind == TIMER_RESCHEDULE_WAIT)
+            .expect("a wait timer while parked");
+        assert_eq!(wait.due_at, now() + reschedule_wait());
 
         // The replacement's time arrives: booked again at the new time, timers moved.
         let mut booking = sample_booking("inv-2", at("2031-03-22T16:00:00Z"));
