@@ -7,7 +7,8 @@ mod common;
 
 use std::time::{Duration as StdDuration, Instant};
 
-use actors::engine::{Booking, CustomerInfo};
+use actors::engine::Booking;
+use actors::testing::fixtures::sample_booking;
 use aro::app::Application;
 use aro::store::schema::{appointments, messages};
 use chrono::{Duration, Utc};
@@ -15,24 +16,9 @@ use common::{Kind, TestDb};
 use diesel::prelude::*;
 
 fn booking(external_id: &str, starts_in: Duration) -> Booking {
-    let starts_at = Utc::now() + starts_in;
-    Booking {
-        tenant_id: "default".into(),
-        source: "booking".into(),
-        external_id: external_id.into(),
-        starts_at,
-        ends_at: starts_at + Duration::minutes(30),
-        timezone: Some("UTC".into()),
-        service_type: None,
-        cancel_url: None,
-        reschedule_url: None,
-        customer: CustomerInfo {
-            phone_e164: Some("+15551239876".into()),
-            name: Some("Sam".into()),
-            email: None,
-            timezone: None,
-        },
-    }
+    let mut booking = sample_booking(external_id, Utc::now() + starts_in);
+    booking.timezone = Some("UTC".into());
+    booking
 }
 
 async fn reminders_and_lifecycle_run_in_the_daemon(kind: Kind) {

@@ -831,32 +831,20 @@ impl Handler<Written> for MessagingSupervisor {
 mod tests {
     use chrono::TimeZone;
 
-    use crate::engine::{Booking, CustomerInfo, Engine, EngineOptions, EnginePorts};
+    use crate::engine::{Booking, Engine, EngineOptions, EnginePorts};
     use crate::ports::clock::VirtualClock;
     use crate::ports::ids::UuidV7;
+    use crate::testing::fixtures::sample_booking;
     use crate::testing::wait::eventually;
     use crate::testing::{MemoryStore, ScriptedMessaging};
 
     use super::*;
 
     fn booking(external_id: &str, starts_at: DateTime<Utc>, phone: &str) -> Booking {
-        Booking {
-            tenant_id: "default".into(),
-            source: "booking".into(),
-            external_id: external_id.into(),
-            starts_at,
-            ends_at: starts_at + Duration::minutes(30),
-            timezone: Some("UTC".into()),
-            service_type: None,
-            cancel_url: None,
-            reschedule_url: None,
-            customer: CustomerInfo {
-                phone_e164: Some(phone.into()),
-                name: None,
-                email: None,
-                timezone: None,
-            },
-        }
+        let mut booking = sample_booking(external_id, starts_at);
+        booking.timezone = Some("UTC".into());
+        booking.customer.phone_e164 = Some(phone.into());
+        booking
     }
 
     #[actix_rt::test]
