@@ -68,7 +68,7 @@ async fn reminders_and_lifecycle_run_in_the_daemon(kind: Kind) {
             .await
             .expect("read");
         if sent.len() == 1 && status == "in_progress" {
-            assert_eq!(sent[0].0, "+15551239876");
+            assert_eq!(sent[0].0, "+15551230001");
             assert!(sent[0].1, "recorded as sandbox");
             assert!(sent[0]
                 .2
