@@ -439,6 +439,30 @@ async fn outbox_outcomes_and_breaker_state_round_trip(kind: Kind) {
         vec![(Some("o1".to_string()), "HTTP 503".to_string(), 1)]
     );
     assert_eq!(escalations, vec!["delivery_failed".to_string()]);
+
+    // A replayed dead letter is back in the queue from attempt zero; only once.
+    assert_eq!(store.replay_dead_letter("o1".into(), t0()).await, Ok(true));
+    assert_eq!(store.replay_dead_letter("o1".into(), t0()).await, Ok(false));
+    let ready = store
+        .ready_outbox(ProviderDomain::Messaging, t0(), 10, false)
+        .await
+        .expect("read");
+    let o1 = ready
+        .iter()
+        .find(|r| r.item.id == "o1")
+        .expect("o1 pending again");
+    assert_eq!((o1.status, o1.attempts), (OutboxStatus::Pending, 0));
+    let replayed: Vec<String> = database
+        .run(|conn| {
+            use aro::store::schema::dead_letters;
+            use diesel::prelude::*;
+            Ok(dead_letters::table
+                .select(dead_letters::status)
+                .load(conn)?)
+        })
+        .await
+        .expect("read");
+    assert_eq!(replayed, vec!["replayed".to_string()]);
     let err = store
         .update_outbox(OutboxUpdate::Done {
             id: "missing".into(),

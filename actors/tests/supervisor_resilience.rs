@@ -12,7 +12,7 @@ use actors::ports::providers::ProviderError;
 use actors::ports::store::{OutboxStatus, ProviderDomain};
 use actors::resilience::backoff::ErrorClass;
 use actors::resilience::breaker::BreakerState;
-use actors::supervisors::messaging::GetSnapshot;
+use actors::supervisors::messaging::{GetSnapshot, ReplayDeadLetter};
 use actors::testing::wait::{eventually, settle};
 use actors::testing::{MemoryStore, ScriptedMessaging};
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -146,6 +146,36 @@ async fn retries_are_jittered_and_bounded_then_dead_lettered() {
     assert_eq!(h.provider.calls(), 5, "exactly the policy's 5 attempts");
     // Five provider failures inside 5 minutes also opened the breaker.
     assert_eq!(breaker(&h).await, BreakerState::Open);
+
+    // The provider is healthy again; staff replay the dead letter. It waits out the
+    // open breaker (deferred, then a half-open probe) and is delivered once.
+    let outbox_id = state.outbox.keys().next().expect("row").clone();
+    let replayed = h
+        .engine
+        .messaging
+        .send(ReplayDeadLetter(outbox_id.clone()))
+        .await
+        .expect("mailbox");
+    assert_eq!(replayed, Ok(true));
+    assert!(h.store.snapshot().dead_letters.is_empty());
+    h.clock.advance(Duration::minutes(6));
+    eventually("the replayed message is delivered", || {
+        h.provider.delivered().len() == 1
+    })
+    .await;
+    eventually("recorded as done", || {
+        h.store.snapshot().outbox[&outbox_id].status == OutboxStatus::Done
+    })
+    .await;
+    // Only a dead letter can be replayed.
+    let again = h
+        .engine
+        .messaging
+        .send(ReplayDeadLetter(outbox_id))
+        .await
+        .expect("mailbox");
+    assert_eq!(again, Ok(false));
+    assert_eq!(h.provider.delivered().len(), 1);
 }
 
 #[actix_rt::test]

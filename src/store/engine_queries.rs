@@ -305,6 +305,43 @@ fn settle_timers(
     Ok(())
 }
 
+/// Puts a dead-lettered outbox row back in the queue and marks its dead letter replayed;
+/// `false` when the row is not dead-lettered.
+pub fn replay_dead_letter(
+    conn: &mut DbConnection,
+    id: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<bool> {
+    let now = to_naive(now);
+    let revived = diesel::update(
+        outbox::table
+            .find(id)
+            .filter(outbox::status.eq(OutboxStatus::Dead.as_str())),
+    )
+    .set((
+        outbox::status.eq(OutboxStatus::Pending.as_str()),
+        outbox::attempts.eq(0),
+        outbox::next_attempt_at.eq(now),
+        outbox::last_error.eq(None::<String>),
+        outbox::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if revived == 0 {
+        return Ok(false);
+    }
+    diesel::update(
+        dead_letters::table
+            .filter(dead_letters::outbox_id.eq(id))
+            .filter(dead_letters::status.eq("open")),
+    )
+    .set((
+        dead_letters::status.eq("replayed"),
+        dead_letters::resolved_at.eq(Some(now)),
+    ))
+    .execute(conn)?;
+    Ok(true)
+}
+
 /// Marks pending (or in-flight) rows as in flight with one more attempt each, in one
 /// statement.
 pub fn claim_outbox(

@@ -38,6 +38,7 @@ enum Write {
     Inbox(InboxUpdate),
     Accept(NewInbox),
     Claim(Vec<String>),
+    Replay(String),
 }
 
 /// What a committed write reports back.
@@ -45,6 +46,8 @@ enum Written {
     Done,
     /// Recording inbound work answers whether it was new.
     Inbox(InboxAccept),
+    /// Whether a conditional change applied.
+    Applied(bool),
 }
 
 struct Job {
@@ -148,6 +151,9 @@ fn write_batch(db: &Database, now: DateTime<Utc>, batch: &[Job]) -> Vec<StoreRes
                     }
                     Write::Accept(item) => inbox_queries::accept(conn, item).map(Written::Inbox),
                     Write::Claim(ids) => queries::claim_outbox(conn, ids, now).map(done),
+                    Write::Replay(id) => {
+                        queries::replay_dead_letter(conn, id, now).map(Written::Applied)
+                    }
                 }
             });
             results.push(result.map_err(port_error));
@@ -297,6 +303,20 @@ impl Store for DieselStore {
         self.write(Write::Outbox(update))
     }
 
+    fn replay_dead_letter(
+        &self,
+        outbox_id: String,
+        _now: DateTime<Utc>,
+    ) -> BoxFuture<'static, StoreResult<bool>> {
+        let written = self.write_reporting(Write::Replay(outbox_id));
+        Box::pin(async move {
+            match written.await? {
+                Written::Applied(applied) => Ok(applied),
+                _ => Err(PortError::Failed("the writer did not answer".into())),
+            }
+        })
+    }
+
     fn claim_outbox(&self, ids: Vec<String>) -> BoxFuture<'static, StoreResult<()>> {
         self.write(Write::Claim(ids))
     }
@@ -306,7 +326,7 @@ impl Store for DieselStore {
         Box::pin(async move {
             match written.await? {
                 Written::Inbox(accepted) => Ok(accepted),
-                Written::Done => Err(PortError::Failed("the writer did not answer".into())),
+                _ => Err(PortError::Failed("the writer did not answer".into())),
             }
         })
     }

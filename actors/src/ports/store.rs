@@ -522,6 +522,14 @@ pub trait Store: Send + Sync + 'static {
 
     fn update_outbox(&self, update: OutboxUpdate) -> BoxFuture<'static, StoreResult<()>>;
 
+    /// Puts a dead-lettered row back in the queue (pending now, attempts from zero) and
+    /// marks its dead letter replayed. `false` when the row is not dead-lettered.
+    fn replay_dead_letter(
+        &self,
+        outbox_id: String,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'static, StoreResult<bool>>;
+
     /// Marks rows as being sent (in flight, one more attempt each), in one write, before
     /// their provider calls start: after a crash their outcome is then reconciled.
     fn claim_outbox(&self, ids: Vec<String>) -> BoxFuture<'static, StoreResult<()>>;

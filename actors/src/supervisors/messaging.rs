@@ -57,6 +57,12 @@ const UNKNOWN: &str = "outcome_unknown: ";
 #[rtype(result = "()")]
 pub struct OutboxChanged;
 
+/// Puts a dead-lettered message back in the queue (the admin's "replay"); answers
+/// whether it was dead-lettered.
+#[derive(Message)]
+#[rtype(result = "Result<bool, crate::ports::store::StoreError>")]
+pub struct ReplayDeadLetter(pub String);
+
 /// Asks for the supervisor's state (for the admin API).
 #[derive(Message)]
 #[rtype(result = "SupervisorSnapshot")]
@@ -683,6 +689,24 @@ struct Claimed {
     rows: Vec<OutboxRecord>,
     /// The batch's customers who opted out.
     result: Result<HashSet<String>, crate::ports::store::StoreError>,
+}
+
+impl Handler<ReplayDeadLetter> for MessagingSupervisor {
+    type Result = ResponseActFuture<Self, Result<bool, crate::ports::store::StoreError>>;
+
+    fn handle(
+        &mut self,
+        ReplayDeadLetter(id): ReplayDeadLetter,
+        _ctx: &mut Self::Context,
+    ) -> Self::Result {
+        let replay = self.store.replay_dead_letter(id, self.clock.now());
+        Box::pin(replay.into_actor(self).map(|replayed, sup, ctx| {
+            if matches!(replayed, Ok(true)) {
+                sup.poll(ctx);
+            }
+            replayed
+        }))
+    }
 }
 
 impl Handler<Claimed> for MessagingSupervisor {

@@ -391,6 +391,28 @@ impl Store for MemoryStore {
         ready(Ok(depth as u64))
     }
 
+    fn replay_dead_letter(
+        &self,
+        outbox_id: String,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'static, StoreResult<bool>> {
+        let mut state = self.lock();
+        let Some(row) = state.outbox.get_mut(&outbox_id) else {
+            return ready(Ok(false));
+        };
+        if row.status != OutboxStatus::Dead {
+            return ready(Ok(false));
+        }
+        row.status = OutboxStatus::Pending;
+        row.attempts = 0;
+        row.next_attempt_at = now;
+        row.last_error = None;
+        state
+            .dead_letters
+            .retain(|(dead, _)| dead.item.id != outbox_id);
+        ready(Ok(true))
+    }
+
     fn claim_outbox(&self, ids: Vec<String>) -> BoxFuture<'static, StoreResult<()>> {
         let mut state = self.lock();
         for id in ids {
