@@ -21,6 +21,7 @@ use actors::ports::providers::ProviderError;
 use actors::ports::BoxFuture;
 use actors::resilience::backoff::ErrorClass;
 use awc::error::{ConnectError, SendRequestError};
+use chrono::{DateTime, Utc};
 
 /// The largest answer body read from a provider.
 const MAX_BODY: usize = 1 << 20;
@@ -197,17 +198,45 @@ impl Answer {
 }
 
 /// Parses `Retry-After`: delay-seconds, or an HTTP date (a date in the past is zero).
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = DateTime::parse_from_rfc2822(value).ok()?;
+    let delta = at.with_timezone(&Utc) - now;
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// The `Retry-After` of an answer, if any.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers
         .get(actix_web::http::header::RETRY_AFTER)?
         .to_str()
         .ok()?;
-    crate::providers::twilio::errors::parse_retry_after(value, chrono::Utc::now())
+    parse_retry_after(value, Utc::now())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let now = DateTime::parse_from_rfc3339("2026-03-01T10:00:00Z")
+            .expect("date")
+            .with_timezone(&Utc);
+        assert_eq!(parse_retry_after("30", now), Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse_retry_after("Sun, 01 Mar 2026 10:00:12 GMT", now),
+            Some(Duration::from_secs(12))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 01 Mar 2026 09:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
 
     #[test]
     fn transport_errors_classify() {

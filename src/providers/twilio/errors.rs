@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use actors::ports::providers::ProviderError;
 use actors::resilience::backoff::ErrorClass;
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 /// Twilio's "Attempt to send to unsubscribed recipient": the recipient replied STOP.
@@ -216,17 +215,6 @@ pub fn is_opt_out(error: &ProviderError) -> bool {
     error.class == ErrorClass::Final && twilio_code(error) == Some(OPT_OUT_CODE)
 }
 
-/// Parses `Retry-After`: delay-seconds, or an HTTP date (a date in the past is zero).
-pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = DateTime::parse_from_rfc2822(value).ok()?;
-    let delta = at.with_timezone(&Utc) - now;
-    Some(delta.to_std().unwrap_or(Duration::ZERO))
-}
-
 /// Masks every run of seven or more digits (optionally `+`-prefixed) to its last four:
 /// `+15551234567` → `+…4567`. Used on any text that may quote a phone number.
 pub fn mask_numbers(text: &str) -> String {
@@ -362,23 +350,6 @@ mod tests {
             Some(ErrorClass::RateLimited { retry_after: None })
         );
         assert_eq!(classify_code(12345), None);
-    }
-
-    #[test]
-    fn retry_after_seconds_and_dates() {
-        let now = DateTime::parse_from_rfc3339("2026-03-01T10:00:00Z")
-            .expect("date")
-            .with_timezone(&Utc);
-        assert_eq!(parse_retry_after("30", now), Some(Duration::from_secs(30)));
-        assert_eq!(
-            parse_retry_after("Sun, 01 Mar 2026 10:00:12 GMT", now),
-            Some(Duration::from_secs(12))
-        );
-        assert_eq!(
-            parse_retry_after("Sun, 01 Mar 2026 09:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon", now), None);
     }
 
     #[test]
