@@ -39,6 +39,7 @@ enum Write {
     Accept(NewInbox),
     Claim(Vec<String>),
     Replay(String),
+    Prune(DateTime<Utc>),
 }
 
 /// What a committed write reports back.
@@ -48,6 +49,8 @@ enum Written {
     Inbox(InboxAccept),
     /// Whether a conditional change applied.
     Applied(bool),
+    /// How many rows a change touched.
+    Count(u64),
 }
 
 struct Job {
@@ -76,6 +79,19 @@ impl DieselStore {
     fn write(&self, write: Write) -> BoxFuture<'static, StoreResult<()>> {
         let written = self.write_reporting(write);
         Box::pin(async move { written.await.map(|_| ()) })
+    }
+
+    /// A write whose answer is one kind of [`Written`], picked by `pick`.
+    fn write_answering<T: Send + 'static>(
+        &self,
+        write: Write,
+        pick: fn(Written) -> Option<T>,
+    ) -> BoxFuture<'static, StoreResult<T>> {
+        let written = self.write_reporting(write);
+        Box::pin(async move {
+            pick(written.await?)
+                .ok_or_else(|| PortError::Failed("the writer answered another kind".into()))
+        })
     }
 
     fn write_reporting(&self, write: Write) -> BoxFuture<'static, StoreResult<Written>> {
@@ -154,6 +170,7 @@ fn write_batch(db: &Database, now: DateTime<Utc>, batch: &[Job]) -> Vec<StoreRes
                     Write::Replay(id) => {
                         queries::replay_dead_letter(conn, id, now).map(Written::Applied)
                     }
+                    Write::Prune(before) => inbox_queries::prune(conn, *before).map(Written::Count),
                 }
             });
             results.push(result.map_err(port_error));
@@ -308,12 +325,9 @@ impl Store for DieselStore {
         outbox_id: String,
         _now: DateTime<Utc>,
     ) -> BoxFuture<'static, StoreResult<bool>> {
-        let written = self.write_reporting(Write::Replay(outbox_id));
-        Box::pin(async move {
-            match written.await? {
-                Written::Applied(applied) => Ok(applied),
-                _ => Err(PortError::Failed("the writer did not answer".into())),
-            }
+        self.write_answering(Write::Replay(outbox_id), |written| match written {
+            Written::Applied(applied) => Some(applied),
+            _ => None,
         })
     }
 
@@ -322,12 +336,9 @@ impl Store for DieselStore {
     }
 
     fn accept_inbox(&self, item: NewInbox) -> BoxFuture<'static, StoreResult<InboxAccept>> {
-        let written = self.write_reporting(Write::Accept(item));
-        Box::pin(async move {
-            match written.await? {
-                Written::Inbox(accepted) => Ok(accepted),
-                _ => Err(PortError::Failed("the writer did not answer".into())),
-            }
+        self.write_answering(Write::Accept(item), |written| match written {
+            Written::Inbox(accepted) => Some(accepted),
+            _ => None,
         })
     }
 
@@ -340,7 +351,12 @@ impl Store for DieselStore {
     }
 
     fn prune_inbox(&self, before: DateTime<Utc>) -> BoxFuture<'static, StoreResult<u64>> {
-        self.read(move |conn| inbox_queries::prune(conn, before))
+        // Through the writer like every other write: on SQLite a second writing
+        // connection would contend with the group commit for the lock.
+        self.write_answering(Write::Prune(before), |written| match written {
+            Written::Count(removed) => Some(removed),
+            _ => None,
+        })
     }
 
     fn load_breaker(
