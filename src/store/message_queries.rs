@@ -165,6 +165,17 @@ pub fn record_status(
     now: DateTime<Utc>,
 ) -> diesel::QueryResult<StatusRecorded> {
     conn.transaction(|conn| {
+        // Write first: this runs on a pooled connection beside the store's writer, and
+        // on SQLite a transaction that reads before it writes cannot wait for the write
+        // lock (it fails at once with "database is locked"); one that starts by writing
+        // waits its turn (busy_timeout).
+        diesel::update(
+            messages::table
+                .filter(messages::provider.eq(&report.provider))
+                .filter(messages::provider_message_id.eq(&report.provider_message_id)),
+        )
+        .set(messages::updated_at.eq(messages::updated_at))
+        .execute(conn)?;
         let seen: i64 = message_status_history::table
             .filter(message_status_history::tenant_id.eq(&report.tenant_id))
             .filter(message_status_history::provider_event_id.eq(&report.event_id))
