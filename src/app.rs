@@ -11,10 +11,13 @@ use actix_web::{web, App, HttpServer};
 use chrono::Utc;
 
 use actors::engine::Engine;
+use actors::ports::clock::{Clock, SystemClock};
 
 use crate::config::Config;
 use crate::engine_host::start_engine;
 use crate::http::{self, request_context::request_context, AppState};
+use crate::ops::backup_schedule::BackupScheduler;
+use crate::ops::nightly::NightlyJobs;
 use crate::store::{migrations, models::Tenant, tenant_queries, Database, StoreError};
 
 /// How often histogram samples are folded into buckets when nobody scrapes `/metrics`.
@@ -40,14 +43,29 @@ pub struct Application {
     address: SocketAddr,
     db: Database,
     engine: Engine,
+    /// The daily backup (`backup.daily`); stopped with the server.
+    backups: Option<BackupScheduler>,
+    /// The nightly risk recompute; stopped with the server.
+    nightly: NightlyJobs,
 }
 
 impl Application {
     /// Opens the database, applies migrations (when configured), makes sure the
     /// business's tenant exists, and binds the HTTP listener.
     pub async fn build(config: Config) -> Result<Self, StartError> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] with the engine on `clock` (the end-to-end tests drive
+    /// days of reminders through a virtual clock).
+    pub async fn build_with_clock(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartError> {
         let db = prepare_database(&config).await?;
-        let engine = start_engine(&config, &db).map_err(StartError::Engine)?;
+        let engine = start_engine(&config, &db, clock).map_err(StartError::Engine)?;
+        let backups = BackupScheduler::start(&config, &db);
+        let nightly = NightlyJobs::start(&config, &db);
 
         let listener = TcpListener::bind(config.listen).map_err(|source| StartError::Bind {
             addr: config.listen,
@@ -60,16 +78,25 @@ impl Application {
         let max_body = config.http.max_body_bytes;
         let shutdown_secs = config.http.shutdown_timeout.as_secs();
         let workers = config.http.workers;
+        let classifier = crate::providers::llm::ReplyClassifier::from_config(&config, &db);
         let state = web::Data::new(AppState {
             config: Arc::new(config),
             db: db.clone(),
             metrics: http::metrics_recorder(),
             engine: engine.clone(),
+            classifier,
         });
+        // Subscription deliveries and command upkeep (SPEC §7).
+        crate::api::start_background(state.clone());
+        // One admin rate limiter for all workers (SPEC §8).
+        let admin_limiter = web::Data::new(crate::auth::rate_limit::RateLimiter::admin());
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(admin_limiter.clone())
+                .wrap(from_fn(http::security::admin_guard))
                 .wrap(from_fn(request_context))
+                .wrap(http::security::headers(&state.config))
                 .configure(|cfg| http::routes(cfg, max_body))
                 .default_service(web::to(http::not_found))
         })
@@ -90,6 +117,8 @@ impl Application {
             address,
             db,
             engine,
+            backups,
+            nightly,
         })
     }
 
@@ -125,6 +154,10 @@ impl Application {
         });
         let result = self.server.await;
         upkeep.abort();
+        if let Some(backups) = self.backups {
+            backups.stop();
+        }
+        self.nightly.stop();
         self.engine.shutdown().await;
         result
     }

@@ -125,6 +125,7 @@ fn booking(i: usize, starts_at: DateTime<Utc>) -> Booking {
         service_type: Some("Consultation".to_string()),
         cancel_url: None,
         reschedule_url: None,
+        service_cost_cents: None,
         customer: CustomerInfo {
             phone_e164: Some(bench_phone(i)),
             name: Some(format!("Customer {i}")),
@@ -316,6 +317,7 @@ pub async fn seed(config: &Config, count: usize) -> Result<(), BenchError> {
                         email: None,
                         timezone: None,
                         opted_out: false,
+                        history: Default::default(),
                     };
                     diesel::insert_into(customers::table)
                         .values(NewCustomerRow::new(&customer, naive_now))

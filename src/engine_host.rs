@@ -5,38 +5,38 @@
 use std::sync::Arc;
 
 use actors::domain::quiet_hours::QuietWindow;
+use actors::engine::messages::BusinessInfo;
 use actors::engine::{Engine, EngineOptions, EnginePorts, EngineSettings};
-use actors::ports::clock::{Clock, SystemClock};
+use actors::ports::clock::Clock;
 use actors::ports::ids::UuidV7;
-use chrono::NaiveTime;
 
 use crate::config::{Config, QuietHours};
+use crate::providers::stripe::{StripePayments, StripeSettings};
 use crate::providers::{SandboxMessaging, TwilioMessaging, TwilioSettings};
 use crate::store::{tenant_queries::DEFAULT_TENANT, Database, DieselStore};
-use actors::ports::providers::MessagingProvider;
+use actors::ports::providers::{MessagingProvider, PaymentProvider};
 
-/// The quiet window when neither the configuration nor a profile pack sets one
-/// (SPEC §5: messages only between 08:00 and 21:00).
-fn default_quiet_window() -> QuietWindow {
-    QuietWindow {
-        start: NaiveTime::from_hms_opt(21, 0, 0).unwrap_or_default(),
-        end: NaiveTime::from_hms_opt(8, 0, 0).unwrap_or_default(),
-    }
-}
-
-/// The engine's business rules as configured.
+/// The engine's business rules: the profile pack's, with the configuration's quiet
+/// hours (when set) and the business's details.
 pub fn engine_settings(config: &Config) -> EngineSettings {
     let quiet_hours = match config.quiet_hours {
-        QuietHours::PackDefault => Some(default_quiet_window()),
-        QuietHours::Off => None,
-        QuietHours::Window { start, end } => Some(QuietWindow { start, end }),
+        QuietHours::PackDefault => None,
+        QuietHours::Off => Some(None),
+        QuietHours::Window { start, end } => Some(Some(QuietWindow { start, end })),
     };
-    EngineSettings {
-        profile: config.profile.clone(),
-        business_timezone: config.timezone,
+    let business = BusinessInfo {
+        name: config.business.name.clone(),
+        phone: config.business.phone.clone(),
+        review_url: config.business.review_url.as_ref().map(|u| u.to_string()),
+        booking_url: config.business.booking_url.as_ref().map(|u| u.to_string()),
+        currency: config.business.currency.clone(),
+    };
+    EngineSettings::from_pack(
+        (*config.pack).clone(),
+        business,
+        config.timezone,
         quiet_hours,
-        ..EngineSettings::default()
-    }
+    )
 }
 
 /// How long one Twilio request may take before its outcome counts as unknown.
@@ -68,19 +68,42 @@ pub fn messaging_provider(config: &Config, db: &Database) -> Arc<dyn MessagingPr
     }
 }
 
-/// Starts the engine on the current actix system. Must run inside one.
-pub fn start_engine(config: &Config, db: &Database) -> std::io::Result<Engine> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+/// How long one Stripe request may take before its outcome counts as unknown.
+const STRIPE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Stripe when its secret key is configured; deposits are asked for only then (SPEC §4:
+/// "when payments are configured").
+pub fn payment_provider(config: &Config) -> Option<Arc<dyn PaymentProvider>> {
+    let stripe = &config.stripe;
+    let key = stripe.secret_key.as_ref()?;
+    tracing::info!(api_base = %stripe.api_base, "payments: Stripe");
+    Some(Arc::new(StripePayments::new(StripeSettings {
+        secret_key: key.expose().clone(),
+        api_base: stripe.api_base.clone(),
+        timeout: STRIPE_TIMEOUT,
+    })))
+}
+
+/// Starts the engine on the current actix system, on `clock`. Must run inside one.
+pub fn start_engine(
+    config: &Config,
+    db: &Database,
+    clock: Arc<dyn Clock>,
+) -> std::io::Result<Engine> {
     let store = DieselStore::start(db.clone(), clock.clone())?;
     let messaging = messaging_provider(config, db);
-    Ok(Engine::start(
+    let payments = payment_provider(config);
+    let mut settings = engine_settings(config);
+    settings.deposits_enabled = payments.is_some();
+    Ok(Engine::start_with_payments(
         EnginePorts {
             store: Arc::new(store),
             clock,
             ids: Arc::new(UuidV7),
             messaging,
         },
-        engine_settings(config),
+        payments,
+        settings,
         EngineOptions {
             tenant_id: DEFAULT_TENANT.to_string(),
             messaging_rate_per_sec: config.twilio.rate,

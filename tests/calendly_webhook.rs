@@ -341,7 +341,11 @@ async fn a_created_invitee_becomes_one_appointment(kind: Kind) {
         (1, 0),
         "one item for two deliveries"
     );
-    assert_eq!(event_types(&app).await, ["appointment.booked"]);
+    assert_eq!(
+        event_types(&app).await,
+        ["appointment.booked", "message.queued"],
+        "booked, and its confirmation queued"
+    );
 }
 
 /// Books INV1 at T1, then reschedules it to T2 with the two halves in the given order,
@@ -398,6 +402,10 @@ async fn reschedule(kind: Kind, cancel_first: bool) {
         vec![
             ("reminder_48h".to_string(), naive("2031-03-20T16:00:00Z")),
             ("reminder_24h".to_string(), naive("2031-03-21T16:00:00Z")),
+            (
+                "unconfirmed_check".to_string(),
+                naive("2031-03-22T10:00:00Z")
+            ),
             ("lifecycle_start".to_string(), naive("2031-03-22T16:00:00Z")),
             (
                 "lifecycle_complete".to_string(),

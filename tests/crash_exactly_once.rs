@@ -2,9 +2,9 @@
 //!
 //! The real `aro serve` runs as a child process on SQLite with Twilio pointed at a fake
 //! Twilio server in this process. Four sender threads post 1,200 signed bookings to
-//! `/webhooks/booking`, each for a different customer, each starting 48 h and a few
-//! seconds from now — so every 48 h reminder comes due within seconds, while bookings
-//! are still arriving. Like a real webhook sender, a sender retries a delivery until it
+//! `/webhooks/booking`, each for a different customer, each starting 48 h and 15
+//! seconds from when it is sent — so every 48 h reminder comes due within seconds, while
+//! bookings are still arriving. Like a real webhook sender, a sender retries a delivery until it
 //! gets a 2xx. Meanwhile the daemon is SIGKILLed at random moments at least five times
 //! and restarted on the same data directory.
 //!
@@ -137,15 +137,17 @@ fn every_acknowledged_reminder_reaches_the_provider_exactly_once_across_kill_9()
         stop: AtomicBool::new(false),
     });
 
-    // Reminders (start − 48 h) due 2 to 12 s from now, spread over the bookings.
-    let base = Utc::now() + chrono::Duration::hours(48) + chrono::Duration::seconds(2);
+    // Each reminder (start − 48 h) comes due 15 s after its booking is first sent: while
+    // bookings still arrive, and late enough that the booking (retried across a kill)
+    // is in before its reminder's time — a booking made after that time rightly skips
+    // the reminder (SPEC §4), and on a loaded machine a fixed schedule would get there.
     let senders: Vec<_> = (0..SENDERS)
         .map(|s| {
             let shared = Arc::clone(&shared);
             std::thread::spawn(move || {
                 for i in (s..BOOKINGS).step_by(SENDERS) {
                     let starts_at =
-                        base + chrono::Duration::milliseconds((i * 10_000 / BOOKINGS) as i64);
+                        Utc::now() + chrono::Duration::hours(48) + chrono::Duration::seconds(15);
                     let body = delivery(i, starts_at);
                     loop {
                         assert!(
@@ -204,7 +206,19 @@ fn every_acknowledged_reminder_reaches_the_provider_exactly_once_across_kill_9()
 
     // Every reminder comes through; then a moment more, to catch a late duplicate.
     let waiting = Instant::now();
-    while fake.accepted().len() < BOOKINGS && Instant::now() < deadline {
+    // Each booking: its confirmation and its reminder.
+    // Progress-based: under a loaded machine (the whole suite on 2 cores) the last
+    // daemon can take minutes to work through the backlog; what is checked is that it
+    // arrives exactly once, so wait while it is still moving (at most 5 min).
+    let delivery_deadline = Instant::now() + Duration::from_secs(300);
+    let (mut seen, mut moved_at) = (0, Instant::now());
+    while fake.accepted().len() < 2 * BOOKINGS && Instant::now() < delivery_deadline {
+        let now_seen = fake.accepted().len();
+        if now_seen != seen {
+            (seen, moved_at) = (now_seen, Instant::now());
+        } else if moved_at.elapsed() > Duration::from_secs(30) {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     eprintln!(
@@ -213,16 +227,35 @@ fn every_acknowledged_reminder_reaches_the_provider_exactly_once_across_kill_9()
         waiting.elapsed()
     );
     std::thread::sleep(Duration::from_secs(2));
+    // (the healthcare pack's booking confirmation says "is booked for")
     let mut per_phone: HashMap<String, usize> = HashMap::new();
+    let mut confirmations: HashMap<String, usize> = HashMap::new();
     for message in fake.accepted() {
-        *per_phone.entry(message.to).or_default() += 1;
+        let tally = if message.body.contains(" is booked for ") {
+            &mut confirmations
+        } else {
+            &mut per_phone
+        };
+        *tally.entry(message.to).or_default() += 1;
     }
+    eprintln!(
+        "{} phones reminded, {} confirmed",
+        per_phone.len(),
+        confirmations.len()
+    );
     let missing: Vec<String> = (0..BOOKINGS)
         .map(phone)
-        .filter(|p| !per_phone.contains_key(p))
+        .filter(|p| !per_phone.contains_key(p) || !confirmations.contains_key(p))
         .collect();
-    let twice: Vec<(&String, &usize)> = per_phone.iter().filter(|(_, n)| **n > 1).collect();
+    let twice: Vec<(&String, &usize)> = per_phone
+        .iter()
+        .chain(confirmations.iter())
+        .filter(|(_, n)| **n > 1)
+        .collect();
     let log = daemon.as_mut().map(|d| d.drain_log()).unwrap_or_default();
+    if !missing.is_empty() {
+        eprintln!("{}", queue_report(dir.path()));
+    }
     assert!(
         missing.is_empty() && twice.is_empty(),
         "seed {seed}: {} missing (e.g. {:?}), {} sent more than once (e.g. {:?}); last log lines:\n{}",
@@ -233,4 +266,24 @@ fn every_acknowledged_reminder_reaches_the_provider_exactly_once_across_kill_9()
         log.iter().rev().take(20).cloned().collect::<Vec<_>>().join("\n")
     );
     assert_eq!(per_phone.len(), BOOKINGS);
+}
+
+/// Outbox rows and timers by kind and status, and the warnings the daemon logged: what
+/// a failure needs to be understood.
+fn queue_report(dir: &std::path::Path) -> String {
+    let db = dir.join("aro.db");
+    let query = |sql: &str| {
+        std::process::Command::new("sqlite3")
+            .arg(&db)
+            .arg(sql)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_else(|e| format!("(sqlite3 unavailable: {e})"))
+    };
+    format!(
+        "outbox:\n{}timers:\n{}inbox:\n{}",
+        query("SELECT kind, status, attempts, substr(coalesce(last_error,''),1,80), count(*) FROM outbox GROUP BY 1,2,3,4"),
+        query("SELECT kind, status, count(*) FROM timers GROUP BY 1,2"),
+        query("SELECT status, count(*) FROM inbox GROUP BY 1"),
+    )
 }

@@ -32,6 +32,7 @@ fn store_on(db: &Database, clock: &VirtualClock) -> DieselStore {
 
 fn appointment(id: &str, customer_id: &str, version: i64) -> AppointmentRecord {
     AppointmentRecord {
+        deposit: Default::default(),
         id: id.into(),
         tenant_id: "default".into(),
         customer_id: customer_id.into(),
@@ -44,6 +45,7 @@ fn appointment(id: &str, customer_id: &str, version: i64) -> AppointmentRecord {
         service_type: Some("Cleaning".into()),
         cancel_url: None,
         reschedule_url: None,
+        service_cost_cents: None,
         version,
         created_at: t0(),
         updated_at: t0(),
@@ -59,6 +61,7 @@ fn customer(id: &str, phone: &str) -> CustomerRecord {
         email: None,
         timezone: None,
         opted_out: false,
+        history: Default::default(),
     }
 }
 
@@ -557,7 +560,7 @@ async fn the_engine_runs_on_the_database_across_a_restart(kind: Kind) {
     let starts = t0() + Duration::days(3);
     {
         let store = store_on(&database, &clock);
-        let provider = ScriptedMessaging::new();
+        let provider = ScriptedMessaging::reminders_only();
         let engine = start_engine(&store, &clock, &provider);
         let booked = engine
             .book(booking("x1", starts))
@@ -575,7 +578,7 @@ async fn the_engine_runs_on_the_database_across_a_restart(kind: Kind) {
     // 2 h has not passed), by the new process, exactly once.
     clock.set(starts - Duration::hours(23));
     let store = store_on(&database, &clock);
-    let provider = ScriptedMessaging::new();
+    let provider = ScriptedMessaging::reminders_only();
     let _engine = start_engine(&store, &clock, &provider);
     eventually_db("overdue 24h reminder delivered after restart", || {
         provider.delivered().len() == 1

@@ -52,7 +52,7 @@ async fn reminders_and_lifecycle_run_in_the_daemon(kind: Kind) {
         let (sent, status) = database
             .run(move |conn| {
                 let sent: Vec<(String, bool, Option<String>)> = messages::table
-                    .filter(messages::idempotency_key.like(format!("{reminded_id}:%")))
+                    .filter(messages::idempotency_key.like(format!("{reminded_id}:reminder%")))
                     .select((
                         messages::to_addr.assume_not_null(),
                         messages::sandbox,

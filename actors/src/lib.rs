@@ -9,6 +9,7 @@ pub mod classify;
 pub mod domain;
 pub mod engine;
 pub mod ports;
+pub mod profile;
 pub mod resilience;
 pub mod supervisors;
 pub mod testing;

@@ -44,7 +44,7 @@ fn start_with(
     settings: EngineSettings,
     ids: Arc<dyn IdGen>,
 ) -> Harness {
-    let provider = ScriptedMessaging::new();
+    let provider = ScriptedMessaging::reminders_only();
     let engine = Engine::start(
         EnginePorts {
             store: Arc::new(store.clone()),
@@ -86,9 +86,18 @@ impl Harness {
         settle().await;
     }
 
-    fn sent_kinds(&self) -> Vec<String> {
+    /// The reminders the provider accepted (these tests are about them; other kinds
+    /// are covered by the decision tests and the end-to-end suite).
+    fn reminders(&self) -> Vec<actors::ports::providers::OutboundMessage> {
         self.provider
             .delivered()
+            .into_iter()
+            .filter(|m| m.idempotency_key.contains(":reminder_"))
+            .collect()
+    }
+
+    fn sent_kinds(&self) -> Vec<String> {
+        self.reminders()
             .iter()
             .map(|m| {
                 m.idempotency_key
@@ -115,29 +124,38 @@ async fn booking_schedules_reminders_and_lifecycle_and_sends_on_time() {
     assert_eq!(record.id, appointment_id_for("default", "booking", "b1"));
     let timers = h.store.snapshot().timers;
     let kinds: Vec<&str> = timers.values().map(|t| t.spec.kind.as_str()).collect();
-    assert_eq!(kinds.len(), 4, "{kinds:?}");
+    assert_eq!(kinds.len(), 5, "{kinds:?}");
     for kind in [
         "reminder_48h",
         "reminder_24h",
+        "unconfirmed_check",
         "lifecycle_start",
         "lifecycle_complete",
     ] {
         assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
     }
 
+    // The booking confirmation goes at once.
+    eventually("booking confirmation sent", || {
+        h.provider
+            .others()
+            .iter()
+            .any(|m| m.idempotency_key == format!("{}:booking_confirmation", record.id))
+    })
+    .await;
     // Nothing before its time.
     h.advance_to(starts - Duration::hours(48) - Duration::seconds(1))
         .await;
-    assert!(h.provider.delivered().is_empty());
+    assert!(h.reminders().is_empty());
     // The 48 h reminder, once.
     h.advance_to(starts - Duration::hours(48)).await;
-    eventually("48h reminder sent", || h.provider.delivered().len() == 1).await;
+    eventually("48h reminder sent", || h.reminders().len() == 1).await;
     assert_eq!(h.sent_kinds(), vec!["reminder_48h"]);
-    assert_eq!(h.provider.delivered()[0].to, "+15551230001");
-    assert!(h.provider.delivered()[0].body.contains("Reply STOP"));
+    assert_eq!(h.reminders()[0].to, "+15551230001");
+    assert!(h.reminders()[0].body.contains("Reply STOP"));
     // Still unconfirmed at 24 h: the urgent reminder too.
     h.advance_to(starts - Duration::hours(24)).await;
-    eventually("24h reminder sent", || h.provider.delivered().len() == 2).await;
+    eventually("24h reminder sent", || h.reminders().len() == 2).await;
     // Start and end: in progress, then completed at end + 2 h.
     h.advance_to(starts).await;
     eventually("in progress", || {
@@ -174,7 +192,7 @@ async fn confirmation_cancels_the_24h_reminder() {
         .expect("state")
         .id;
     h.advance_to(starts - Duration::hours(48)).await;
-    eventually("48h reminder", || h.provider.delivered().len() == 1).await;
+    eventually("48h reminder", || h.reminders().len() == 1).await;
     h.engine
         .route(
             id.clone(),
@@ -266,7 +284,7 @@ async fn reschedule_moves_reminders_and_never_sends_for_the_old_time() {
     let first = t0() + Duration::days(3);
     h.engine.book(booking("r1", first)).await.expect("booked");
     h.advance_to(first - Duration::hours(48)).await;
-    eventually("first 48h reminder", || h.provider.delivered().len() == 1).await;
+    eventually("first 48h reminder", || h.reminders().len() == 1).await;
     // The booking system moves it two days later.
     let second = first + Duration::days(2);
     let moved = h
@@ -280,12 +298,12 @@ async fn reschedule_moves_reminders_and_never_sends_for_the_old_time() {
     // The old 24 h moment passes: nothing.
     h.advance_to(first - Duration::hours(24)).await;
     settle().await;
-    assert_eq!(h.provider.delivered().len(), 1);
+    assert_eq!(h.reminders().len(), 1);
     // The new times: 48 h and 24 h before the new start.
     h.advance_to(second - Duration::hours(48)).await;
-    eventually("new 48h reminder", || h.provider.delivered().len() == 2).await;
+    eventually("new 48h reminder", || h.reminders().len() == 2).await;
     h.advance_to(second - Duration::hours(24)).await;
-    eventually("new 24h reminder", || h.provider.delivered().len() == 3).await;
+    eventually("new 24h reminder", || h.reminders().len() == 3).await;
     let keys: Vec<String> = h
         .provider
         .delivered()
@@ -318,10 +336,7 @@ async fn timers_survive_a_restart_and_overdue_ones_follow_the_catch_up_rule() {
     clock.set(back);
     assert!(back > starts_b - Duration::hours(2));
     let h = start_with(store.clone(), clock.clone(), settings(), Arc::new(UuidV7));
-    eventually("a's overdue 48h reminder sent", || {
-        h.provider.delivered().len() == 1
-    })
-    .await;
+    eventually("a's overdue 48h reminder sent", || h.reminders().len() == 1).await;
     eventually("b's reminders recorded missed", || {
         store
             .snapshot()
@@ -338,9 +353,12 @@ async fn timers_survive_a_restart_and_overdue_ones_follow_the_catch_up_rule() {
         .iter()
         .map(|e| e.reason.clone())
         .collect();
-    assert_eq!(reasons, vec!["reminder_missed"]);
+    // b, still unconfirmed 6 h before its start, is escalated too.
+    let mut reasons = reasons;
+    reasons.sort();
+    assert_eq!(reasons, vec!["reminder_missed", "unconfirmed_before_start"]);
     settle().await;
-    assert_eq!(h.provider.delivered().len(), 1);
+    assert_eq!(h.reminders().len(), 1);
 }
 
 /// An id generator that panics once, on its first call after being armed.
@@ -480,10 +498,7 @@ async fn a_reminder_due_in_quiet_hours_moves_out_of_them() {
     let due = starts - Duration::hours(48);
     h.advance_to(due).await;
     settle().await;
-    assert!(
-        h.provider.delivered().is_empty(),
-        "nothing inside quiet hours"
-    );
+    assert!(h.reminders().is_empty(), "nothing inside quiet hours");
     let moved = h
         .store
         .snapshot()
@@ -499,6 +514,6 @@ async fn a_reminder_due_in_quiet_hours_moves_out_of_them() {
         Utc.with_ymd_and_hms(2026, 3, 4, 13, 0, 0).unwrap()
     );
     h.advance_to(moved.spec.due_at).await;
-    eventually("sent at 08:00 local", || h.provider.delivered().len() == 1).await;
+    eventually("sent at 08:00 local", || h.reminders().len() == 1).await;
     let _ = h.clock.now();
 }

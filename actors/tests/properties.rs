@@ -13,12 +13,18 @@
 //! Over every message the provider accepted, with the virtual time it was accepted and
 //! the appointment as stored at that moment, it checks (SPEC §3–§5):
 //! 1. nothing is delivered for an appointment once it is cancelled;
-//! 2. nothing is delivered for a superseded start time (the idempotency key
+//! 2. no reminder is delivered for a superseded start time (its idempotency key
 //!    `{appointment}:{kind}:{start_unix}` names the start it was written for);
 //! 3. no idempotency key is delivered twice;
-//! 4. nothing is delivered inside quiet hours in the appointment's zone;
+//! 4. nothing but an answer to the customer is delivered inside quiet hours in the
+//!    appointment's zone;
 //! 5. the unconfirmed-only reminder (`reminder_24h`) is not delivered once confirmed;
-//! 6. no reminder is delivered later than start − 2 h.
+//! 6. no reminder is delivered later than start − 2 h, and no booking confirmation
+//!    after the start.
+//!
+//! Every message kind is delivered and checked (confirmations, acknowledgements, the
+//! messages after the visit); the injected provider failures hit the reminders, whose
+//! retries the regressions below are about.
 //!
 //! Cases are reproducible: the proptest seed is fixed (override with
 //! `PROPTEST_RNG_SEED`, widen with `PROPTEST_CASES`), ids are sequential and the
@@ -30,6 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration as StdDuration, Instant};
 
 use actors::domain::appointment_status::AppointmentStatus;
+use actors::engine::messages::RESPONSE_KINDS;
 use actors::engine::{
     AppointmentCommand, Booking, ChangedBy, CustomerInfo, Engine, EngineOptions, EnginePorts,
     EngineSettings,
@@ -193,7 +200,10 @@ struct Delivery {
 /// stored appointment at that moment; and "accepted, but the answer was lost".
 #[derive(Clone)]
 struct Recorder {
+    /// Reminders: the injected failures apply here.
     inner: ScriptedMessaging,
+    /// Every other kind.
+    other: ScriptedMessaging,
     clock: VirtualClock,
     store: MemoryStore,
     log: Arc<Mutex<Vec<Delivery>>>,
@@ -205,9 +215,14 @@ impl MessagingProvider for Recorder {
         &self,
         message: OutboundMessage,
     ) -> BoxFuture<'static, Result<SendReceipt, ProviderError>> {
-        let before = self.inner.delivered().len();
-        let answer = self.inner.send(message.clone());
-        if self.inner.delivered().len() > before {
+        let scripted = if is_reminder(&message) {
+            &self.inner
+        } else {
+            &self.other
+        };
+        let before = scripted.delivered().len();
+        let answer = scripted.send(message.clone());
+        if scripted.delivered().len() > before {
             let appointment_id = message
                 .idempotency_key
                 .split(':')
@@ -245,8 +260,20 @@ impl MessagingProvider for Recorder {
         message: OutboundMessage,
         provider_ref: Option<String>,
     ) -> BoxFuture<'static, Result<Option<SendReceipt>, ProviderError>> {
-        self.inner.lookup(message, provider_ref)
+        if is_reminder(&message) {
+            self.inner.lookup(message, provider_ref)
+        } else {
+            self.other.lookup(message, provider_ref)
+        }
     }
+}
+
+fn kind_of(key: &str) -> &str {
+    key.split(':').nth(1).unwrap_or_default()
+}
+
+fn is_reminder(message: &OutboundMessage) -> bool {
+    kind_of(&message.idempotency_key).starts_with("reminder")
 }
 
 /// Sequential ids, so a case replays the same way every time.
@@ -284,6 +311,7 @@ fn start(at: DateTime<Utc>) -> Harness {
     let clock = VirtualClock::new(at);
     let provider = Recorder {
         inner: ScriptedMessaging::new(),
+        other: ScriptedMessaging::new(),
         clock: clock.clone(),
         store: store.clone(),
         log: Arc::default(),
@@ -392,6 +420,7 @@ impl Harness {
                     service_type: None,
                     cancel_url: None,
                     reschedule_url: None,
+                    service_cost_cents: None,
                     customer: CustomerInfo {
                         phone_e164: Some(PHONES[appt % case.phones].into()),
                         name: None,
@@ -537,17 +566,20 @@ fn check(h: &Harness, history: &History) -> Vec<String> {
     let deliveries = lock(&h.provider.log).clone();
     let mut violations = Vec::new();
     // The recorder saw exactly what the scripted provider accepted.
-    let accepted: Vec<String> = h
+    let mut accepted: Vec<String> = h
         .provider
         .inner
         .delivered()
         .into_iter()
+        .chain(h.provider.other.delivered())
         .map(|m| m.idempotency_key)
         .collect();
-    let recorded: Vec<String> = deliveries
+    let mut recorded: Vec<String> = deliveries
         .iter()
         .map(|d| d.message.idempotency_key.clone())
         .collect();
+    accepted.sort();
+    recorded.sort();
     assert_eq!(accepted, recorded, "the recorder missed a delivery");
 
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
@@ -555,9 +587,15 @@ fn check(h: &Harness, history: &History) -> Vec<String> {
         let key = d.message.idempotency_key.as_str();
         *seen.entry(key).or_default() += 1;
         let parts: Vec<&str> = key.split(':').collect();
-        let [id, kind, start] = parts[..] else {
-            violations.push(format!("{key}: not an `id:kind:start` key"));
-            continue;
+        let (id, kind) = (parts[0], kind_of(key));
+        let reminder = kind.starts_with("reminder");
+        let start = match (reminder, parts.get(2)) {
+            (true, Some(start)) if parts.len() == 3 => Some(*start),
+            (true, _) => {
+                violations.push(format!("{key}: not an `id:kind:start` key"));
+                continue;
+            }
+            (false, _) => None,
         };
         let Some(stored) = &d.stored else {
             violations.push(format!("{key}: delivered for an unknown appointment"));
@@ -576,14 +614,15 @@ fn check(h: &Harness, history: &History) -> Vec<String> {
             }
         }
         // 2. Superseded start.
-        if start != stored.starts_at.timestamp().to_string() {
+        if start.is_some_and(|start| start != stored.starts_at.timestamp().to_string()) {
             violations.push(format!(
                 "{key}: {sent} for a superseded start; the start then was {}",
                 stored.starts_at
             ));
         }
-        // 4. Quiet hours, in the appointment's zone.
-        if local.time() >= quiet_start || local.time() < quiet_end {
+        // 4. Quiet hours, in the appointment's zone (answers to the customer go at once).
+        let answer = RESPONSE_KINDS.contains(&kind);
+        if !answer && (local.time() >= quiet_start || local.time() < quiet_end) {
             violations.push(format!("{key}: {sent}, inside quiet hours in {zone}"));
         }
         // 5. The unconfirmed-only reminder.
@@ -594,9 +633,15 @@ fn check(h: &Harness, history: &History) -> Vec<String> {
             ));
         }
         // 6. Not later than start − 2 h.
-        if kind.starts_with("reminder") && d.at > stored.starts_at - Duration::hours(2) {
+        if reminder && d.at > stored.starts_at - Duration::hours(2) {
             violations.push(format!(
                 "{key}: {sent}, later than start − 2 h (start {})",
+                stored.starts_at
+            ));
+        }
+        if kind == "booking_confirmation" && d.at > stored.starts_at {
+            violations.push(format!(
+                "{key}: {sent}, after the start {}",
                 stored.starts_at
             ));
         }
@@ -673,6 +718,15 @@ fn timeout() -> Failure {
     }
 }
 
+/// The reminders delivered, in order.
+fn reminders(outcome: &Outcome) -> Vec<&Delivery> {
+    outcome
+        .deliveries
+        .iter()
+        .filter(|d| is_reminder(&d.message))
+        .collect()
+}
+
 fn escalations(outcome: &Outcome, reason: &str) -> usize {
     outcome
         .store
@@ -701,7 +755,7 @@ fn regression_a_retry_after_a_clock_jump_waits_for_quiet_hours_to_end() {
             Op::Jump { minutes: 11 * 60 }, // 21:00 CET: the retry is due
         ],
     ));
-    let first = &outcome.deliveries[0];
+    let first = reminders(&outcome)[0];
     assert!(first.message.idempotency_key.contains(":reminder_48h:"));
     assert_eq!(
         first.at,
@@ -735,7 +789,7 @@ fn regression_a_rate_limited_retry_waits_for_quiet_hours_to_end() {
             },
         ],
     ));
-    let first = &outcome.deliveries[0];
+    let first = reminders(&outcome)[0];
     assert!(first.message.idempotency_key.contains(":reminder_48h:"));
     assert_eq!(
         first.at,
@@ -764,7 +818,7 @@ fn regression_a_pending_retry_is_not_sent_after_a_cancel() {
             Op::Cancel { appt: 0 },
         ],
     ));
-    assert!(outcome.deliveries.is_empty());
+    assert!(reminders(&outcome).is_empty());
     assert_eq!(escalations(&outcome, "delivery_failed"), 0, "not a failure");
 }
 
@@ -797,9 +851,8 @@ fn regression_a_pending_retry_is_not_sent_for_a_superseded_start() {
         .next()
         .expect("appt")
         .starts_at;
-    let kinds: Vec<&str> = outcome
-        .deliveries
-        .iter()
+    let kinds: Vec<&str> = reminders(&outcome)
+        .into_iter()
         .map(|d| d.message.idempotency_key.as_str())
         .collect();
     assert_eq!(kinds.len(), 2, "{kinds:?}");
@@ -825,7 +878,7 @@ fn regression_a_pending_24h_reminder_is_not_sent_once_confirmed() {
             Op::Confirm { appt: 0 },
         ],
     ));
-    assert!(outcome.deliveries.is_empty());
+    assert!(reminders(&outcome).is_empty());
 }
 
 /// Shrunk by proptest: a reminder waiting for its retry over a long clock jump was sent
@@ -845,6 +898,6 @@ fn regression_a_pending_retry_past_start_minus_2h_is_missed_and_escalated() {
             Op::Jump { minutes: 23 * 60 }, // 1 h before the start
         ],
     ));
-    assert!(outcome.deliveries.is_empty());
+    assert!(reminders(&outcome).is_empty());
     assert_eq!(escalations(&outcome, "reminder_missed"), 1);
 }

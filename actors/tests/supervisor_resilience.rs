@@ -73,6 +73,7 @@ async fn book(h: &Harness, external_id: &str, starts_at: DateTime<Utc>, phone: &
             service_type: None,
             cancel_url: None,
             reschedule_url: None,
+            service_cost_cents: None,
             customer: CustomerInfo {
                 phone_e164: Some(phone.into()),
                 name: None,
@@ -95,7 +96,7 @@ async fn breaker(h: &Harness) -> BreakerState {
 
 #[actix_rt::test]
 async fn retries_are_jittered_and_bounded_then_dead_lettered() {
-    let provider = ScriptedMessaging::new();
+    let provider = ScriptedMessaging::reminders_only();
     for _ in 0..5 {
         provider.push(server_error());
     }
@@ -115,7 +116,13 @@ async fn retries_are_jittered_and_bounded_then_dead_lettered() {
                 .any(|o| o.attempts == attempt && o.status == OutboxStatus::Pending)
         })
         .await;
-        let row = h.store.snapshot().outbox.into_values().next().expect("row");
+        let row = h
+            .store
+            .snapshot()
+            .outbox
+            .into_values()
+            .find(|o| o.item.kind.starts_with("reminder"))
+            .expect("row");
         let delay = row.next_attempt_at - h.clock.now();
         let cap = (500_i64 << (attempt - 1)).min(30_000);
         assert!(
@@ -135,7 +142,12 @@ async fn retries_are_jittered_and_bounded_then_dead_lettered() {
     .await;
     let state = h.store.snapshot();
     assert_eq!(
-        state.outbox.values().next().expect("row").status,
+        state
+            .outbox
+            .values()
+            .find(|o| o.item.kind.starts_with("reminder"))
+            .expect("row")
+            .status,
         OutboxStatus::Dead
     );
     assert!(state
@@ -149,7 +161,14 @@ async fn retries_are_jittered_and_bounded_then_dead_lettered() {
 
     // The provider is healthy again; staff replay the dead letter. It waits out the
     // open breaker (deferred, then a half-open probe) and is delivered once.
-    let outbox_id = state.outbox.keys().next().expect("row").clone();
+    let outbox_id = state
+        .outbox
+        .values()
+        .find(|o| o.status == OutboxStatus::Dead)
+        .expect("the dead row")
+        .item
+        .id
+        .clone();
     let replayed = h
         .engine
         .messaging
@@ -180,7 +199,7 @@ async fn retries_are_jittered_and_bounded_then_dead_lettered() {
 
 #[actix_rt::test]
 async fn breaker_opens_defers_probes_and_closes() {
-    let provider = ScriptedMessaging::new();
+    let provider = ScriptedMessaging::reminders_only();
     for _ in 0..5 {
         provider.push(server_error());
     }
@@ -232,7 +251,7 @@ async fn breaker_opens_defers_probes_and_closes() {
 
 #[actix_rt::test]
 async fn breaker_state_is_restored_at_start() {
-    let provider = ScriptedMessaging::new();
+    let provider = ScriptedMessaging::reminders_only();
     for _ in 0..5 {
         provider.push(server_error());
     }
@@ -251,7 +270,7 @@ async fn breaker_state_is_restored_at_start() {
         h.engine.shutdown().await;
     }
     // A new process (same store) starts with the breaker open.
-    let h = start(store, clock, ScriptedMessaging::new());
+    let h = start(store, clock, ScriptedMessaging::reminders_only());
     settle().await;
     assert_eq!(breaker(&h).await, BreakerState::Open);
     assert_eq!(h.provider.calls(), 0);

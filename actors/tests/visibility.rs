@@ -33,7 +33,7 @@ fn booking(external_id: &str, starts_at: DateTime<Utc>) -> Booking {
 async fn actors_appointments_and_supervisors_can_be_inspected() {
     let store = MemoryStore::new();
     let clock = VirtualClock::new(t0());
-    let provider = ScriptedMessaging::new();
+    let provider = ScriptedMessaging::reminders_only();
     let engine = Engine::start(
         EnginePorts {
             store: Arc::new(store.clone()),
@@ -109,7 +109,8 @@ async fn actors_appointments_and_supervisors_can_be_inspected() {
             "lifecycle_complete",
             "lifecycle_start",
             "reminder_24h",
-            "reminder_48h"
+            "reminder_48h",
+            "unconfirmed_check"
         ]
     );
     assert!(view

@@ -1,9 +1,12 @@
-//! `aro migrate up | down N | status | redo`.
+//! `aro migrate up | down N | status | redo`. `up` shows a progress bar (one step per
+//! migration) on stderr when it is a terminal.
 
 use anyhow::Context;
 
 use super::MigrateAction;
 use crate::config::Config;
+use crate::ops::backup::Progress;
+use crate::ops::install::apply_pending_with_progress;
 use crate::store::{migrations, Database};
 
 pub fn run(config: &Config, action: MigrateAction) -> anyhow::Result<()> {
@@ -12,7 +15,7 @@ pub fn run(config: &Config, action: MigrateAction) -> anyhow::Result<()> {
     let mut conn = db.get().context("cannot connect to the database")?;
     match action {
         MigrateAction::Up => {
-            let applied = migrations::run_pending(&mut conn)?;
+            let applied = apply_pending_with_progress(&mut conn, Progress::stderr())?;
             if applied.is_empty() {
                 println!("nothing to apply: the schema is current");
             }

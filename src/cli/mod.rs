@@ -1,9 +1,16 @@
 //! The `aro` command line: argument parsing and dispatch. Each subcommand lives in its
 //! own module; this is the binary's edge, where errors become exit codes.
 
+mod admin_cmd;
+mod audit_cmd;
+mod backup_cmd;
 mod bench_cmd;
 mod config_cmd;
+mod diagnose_cmd;
+mod install_cmd;
 mod migrate_cmd;
+mod sandbox_cmd;
+mod secrets_cmd;
 mod serve_cmd;
 mod sync_cmd;
 mod test_cmd;
@@ -72,6 +79,38 @@ pub enum Command {
     Test {
         #[command(subcommand)]
         action: TestAction,
+    },
+    /// Write an encrypted, consistent backup of the database (online: the daemon may
+    /// be running), or verify one with `aro backup verify FILE`.
+    Backup(backup_cmd::BackupArgs),
+    /// Replace the database with a backup, after verifying all of it. Stop the daemon
+    /// first.
+    Restore(backup_cmd::RestoreArgs),
+    /// Manage admin users and API tokens (the first owner is created here).
+    Admin(admin_cmd::AdminArgs),
+    /// Check the hash-chained audit log: `aro audit verify`.
+    Audit {
+        #[command(subcommand)]
+        action: audit_cmd::AuditAction,
+    },
+    /// Integration secrets sealed under the master key: set, list (never values),
+    /// rotate-key.
+    Secrets(secrets_cmd::SecretsArgs),
+    /// Check the installation (configuration, data directory, disk, database,
+    /// migrations, integrations, breakers, dead letters, backups, timers, clock) and say
+    /// what to do about each problem; exit 1 when any check fails. --bundle FILE also
+    /// writes a redacted support bundle.
+    Diagnose(diagnose_cmd::DiagnoseArgs),
+    /// Guided installation: configuration (0600), data directory, master key,
+    /// migrations, the first admin user, a service unit; with --start, start the daemon
+    /// and run a sandbox test booking. --non-interactive takes every answer from flags.
+    /// Re-running keeps the answers, the master key and existing admin users.
+    Install(Box<install_cmd::InstallArgs>),
+    /// Sandbox tools: `aro sandbox reply --from +1… --body "yes"` types an inbound reply
+    /// into the running daemon (only while messaging runs in the sandbox).
+    Sandbox {
+        #[command(subcommand)]
+        action: sandbox_cmd::SandboxAction,
     },
 }
 
@@ -164,6 +203,20 @@ pub enum ConfigAction {
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Diagnose loads the configuration itself: an invalid one is one of its findings.
+    if let Command::Diagnose(args) = &cli.command {
+        return diagnose_cmd::main(cli.config.clone(), args);
+    }
+    // The installer writes the configuration; it does not load one.
+    if let Command::Install(args) = &cli.command {
+        return match install_cmd::run((**args).clone()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let loaded = match load_config(cli.config.clone()) {
         Ok(loaded) => loaded,
         Err(code) => return code,
@@ -175,6 +228,14 @@ pub fn main() -> ExitCode {
         Command::Bench { action } => bench_cmd::run(loaded.config, action),
         Command::Sync { action } => sync_cmd::run(loaded.config, action),
         Command::Test { action } => test_cmd::run(loaded.config, action),
+        Command::Backup(args) => backup_cmd::run_backup(loaded.config, args),
+        Command::Restore(args) => backup_cmd::run_restore(loaded.config, args),
+        Command::Admin(args) => admin_cmd::run(loaded.config, args),
+        Command::Audit { action } => audit_cmd::run(loaded.config, action),
+        Command::Secrets(args) => secrets_cmd::run(loaded.config, args),
+        Command::Sandbox { action } => sandbox_cmd::run(loaded.config, action),
+        // Handled above, before the configuration is loaded.
+        Command::Diagnose(_) | Command::Install(_) => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,8 @@
 //! It records durably and does not apply: the daemon applies pending inbox items (at
 //! start, and within 30 s while running) through the one engine that owns the
 //! appointments (two engines on one database would race on timers and actor state).
+//!
+//! Progress (pages and invitees) shows on stderr when it is a terminal.
 
 use std::time::Duration;
 
@@ -19,6 +21,7 @@ use url::Url;
 
 use super::SyncAction;
 use crate::config::Config;
+use crate::ops::backup::Progress;
 use crate::providers::calendly::{
     dedup_key, parse_invitee, CalendlyBooking, CalendlyEvent, CalendlyPayloadError,
     CalendlySettings,
@@ -94,10 +97,19 @@ async fn sync_calendly(
     let country = config.business.country.clone();
     let mut counts = Counts::default();
     let mut page = None;
-    for _ in 0..MAX_PAGES {
+    let bar = Progress::stderr().spinner("Calendly: page 1");
+    for number in 1..=MAX_PAGES {
+        bar.set_message(format!(
+            "Calendly: page {number}, {} invitees",
+            counts.fetched
+        ));
         let fetched = fetch_page(&provider, from, to, page.take()).await?;
         for event in &fetched.events {
             counts.fetched += 1;
+            bar.set_message(format!(
+                "Calendly: page {number}, {} invitees",
+                counts.fetched
+            ));
             match normalize(event, &country) {
                 Ok((key, intent)) => match record(&db, &key, intent).await? {
                     Some(InboxAccept::Accepted) => counts.accepted += 1,
@@ -115,6 +127,7 @@ async fn sync_calendly(
             break;
         }
     }
+    bar.finish_and_clear();
     println!(
         "fetched {}, accepted {}, duplicate {}, ignored {}, invalid {}",
         counts.fetched, counts.accepted, counts.duplicate, counts.ignored, counts.invalid

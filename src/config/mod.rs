@@ -10,8 +10,10 @@ pub mod values;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use actors::profile::{PackError, ProfilePack};
 use chrono_tz::Tz;
 
 pub use error::{ConfigError, ConfigProblem};
@@ -30,6 +32,10 @@ pub struct Config {
     /// The URL providers call; defaults to `http://` + `listen`.
     pub public_url: url::Url,
     pub profile: String,
+    /// Where packs are read from; `None`: the packs built into the binary.
+    pub profiles_dir: Option<PathBuf>,
+    /// The loaded, validated profile pack named by `profile`.
+    pub pack: Arc<ProfilePack>,
     pub timezone: Tz,
     pub quiet_hours: QuietHours,
     /// `None` means the key file in the data directory.
@@ -43,12 +49,15 @@ pub struct Config {
     pub stripe: StripeConfig,
     pub booking: BookingConfig,
     pub llm: LlmConfig,
+    pub backup: BackupConfig,
 }
 
 #[derive(Debug, Clone)]
 pub struct BusinessConfig {
     pub name: String,
     pub phone: Option<String>,
+    pub review_url: Option<url::Url>,
+    pub booking_url: Option<url::Url>,
     pub country: String,
     pub currency: String,
 }
@@ -104,11 +113,21 @@ pub struct BookingConfig {
     pub webhook_secret: Option<Secret<String>>,
 }
 
+/// The daemon's own backups (SPEC §9).
+#[derive(Debug, Clone)]
+pub struct BackupConfig {
+    /// Take an encrypted backup every day at 02:00 in the business's zone and keep
+    /// the newest 30.
+    pub daily: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct LlmConfig {
     pub api_base: Option<url::Url>,
     pub api_key: Option<Secret<String>>,
     pub model: Option<String>,
+    /// Classification requests allowed per calendar month (UTC); 0 never calls.
+    pub monthly_budget: u64,
 }
 
 /// Where to load configuration from.
@@ -158,6 +177,24 @@ impl LoadedConfig {
     }
 }
 
+/// The pack `name`: `<dir>/<name>.toml` when a directory is configured, else the one
+/// built into the binary. Problems name the file, the key and the reason (SPEC §2).
+pub fn load_pack(name: &str, dir: Option<&std::path::Path>) -> Result<ProfilePack, PackError> {
+    match dir {
+        None => ProfilePack::shipped(name),
+        Some(dir) => {
+            let path = dir.join(format!("{name}.toml"));
+            let file = path.display().to_string();
+            let text = std::fs::read_to_string(&path).map_err(|e| PackError {
+                file: file.clone(),
+                key: String::new(),
+                reason: format!("cannot read: {e}"),
+            })?;
+            actors::profile::parse_pack(&file, &text)
+        }
+    }
+}
+
 fn mask_url_password(raw: &str) -> String {
     match url::Url::parse(raw) {
         Ok(mut url) if url.password().is_some() => {
@@ -198,6 +235,21 @@ impl Config {
             values::optional_http_url,
         );
         let profile = r.read("profile", "a profile pack name", values::profile);
+        let profiles_dir = r.read(
+            "profiles_dir",
+            "a directory path or empty",
+            values::optional_path,
+        );
+        let pack = match (&profile, &profiles_dir) {
+            (Some(name), Some(dir)) => match load_pack(name, dir.as_deref()) {
+                Ok(pack) => Some(Arc::new(pack)),
+                Err(error) => {
+                    r.problem("profile", "a valid profile pack", &error.to_string());
+                    None
+                }
+            },
+            _ => None,
+        };
         let timezone = r.read("timezone", "an IANA time zone", values::time_zone);
         let quiet_hours = r.read(
             "quiet_hours",
@@ -222,6 +274,7 @@ impl Config {
             values::optional_secret,
         );
         let llm = Self::read_llm(r);
+        let backup_daily = r.read("backup.daily", "a boolean", boolean);
 
         let listen = listen?;
         let data_dir = data_dir?;
@@ -240,6 +293,8 @@ impl Config {
             data_dir,
             public_url,
             profile: profile?,
+            profiles_dir: profiles_dir?,
+            pack: pack?,
             timezone: timezone?,
             quiet_hours: quiet_hours?,
             master_key: master_key?,
@@ -254,6 +309,9 @@ impl Config {
                 webhook_secret: booking?,
             },
             llm: llm?,
+            backup: BackupConfig {
+                daily: backup_daily?,
+            },
         })
     }
 
@@ -300,6 +358,16 @@ impl Config {
             "an E.164 phone number or empty",
             values::optional_e164,
         );
+        let review_url = r.read(
+            "business.review_url",
+            "an http(s) URL or empty",
+            values::optional_http_url,
+        );
+        let booking_url = r.read(
+            "business.booking_url",
+            "an http(s) URL or empty",
+            values::optional_http_url,
+        );
         let country = r.read("business.country", "a country code", values::country_code);
         let currency = r.read(
             "business.currency",
@@ -309,6 +377,8 @@ impl Config {
         Some(BusinessConfig {
             name: name.filter(|n| !n.is_empty())?,
             phone: phone?,
+            review_url: review_url?,
+            booking_url: booking_url?,
             country: country?,
             currency: currency?,
         })
@@ -438,6 +508,17 @@ impl Config {
         );
         let api_key = r.read_secret("llm.api_key", "a secret", values::optional_secret);
         let model = r.read("llm.model", "a model name", values::optional_text);
+        let budget = r.read("llm.monthly_budget", "an integer 0–10000000", integer);
+        let budget = budget.and_then(|b| {
+            in_range(
+                r,
+                "llm.monthly_budget",
+                "an integer 0–10000000",
+                b,
+                0,
+                10_000_000,
+            )
+        });
         if let (Some(base), Some(model)) = (&api_base, &model) {
             if base.is_some() != model.is_some() {
                 let key = if base.is_some() {
@@ -456,6 +537,7 @@ impl Config {
             api_base: api_base?,
             api_key: api_key?,
             model: model?,
+            monthly_budget: u64::try_from(budget?).ok()?,
         })
     }
 
@@ -601,6 +683,68 @@ mod tests {
         let err = Config::load(&env(&[("ARO_LLM_API_BASE", "http://127.0.0.1:1234/v1")]))
             .expect_err("no model");
         assert_eq!(err.problems[0].key, "llm.model");
+    }
+
+    #[test]
+    fn the_llm_budget_defaults_to_1000_and_is_range_checked() {
+        let config = Config::load(&env(&[])).expect("defaults").config;
+        assert_eq!(config.llm.monthly_budget, 1000);
+        let config = Config::load(&env(&[("ARO_LLM_MONTHLY_BUDGET", "0")]))
+            .expect("zero is valid")
+            .config;
+        assert_eq!(config.llm.monthly_budget, 0);
+        for bad in ["-1", "many", "10000001"] {
+            let err = Config::load(&env(&[("ARO_LLM_MONTHLY_BUDGET", bad)])).expect_err(bad);
+            assert_eq!(err.problems[0].key, "llm.monthly_budget", "{bad}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod pack_tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> ConfigSources {
+        ConfigSources {
+            file: None,
+            env: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_configured_pack_is_loaded() {
+        let loaded = Config::load(&env(&[("ARO_PROFILE", "salon")])).expect("valid");
+        assert_eq!(loaded.config.pack.name, "salon");
+        assert_eq!(loaded.config.pack.terminology.customer, "client");
+    }
+
+    #[test]
+    fn an_unknown_pack_stops_start_up_naming_it() {
+        let err = Config::load(&env(&[("ARO_PROFILE", "dentist")])).expect_err("no such pack");
+        assert_eq!(err.problems[0].key, "profile");
+        assert!(err.to_string().contains("dentist.toml"), "{err}");
+    }
+
+    #[test]
+    fn a_broken_pack_names_its_file_key_and_reason() {
+        let dir = tempfile::tempdir().expect("dir");
+        let text = actors::profile::SHIPPED_PACKS[1]
+            .1
+            .replace("{first_name}, we missed you", "{frist_name}, we missed you");
+        std::fs::write(dir.path().join("mine.toml"), text).expect("write");
+        let dir_text = dir.path().display().to_string();
+        let err = Config::load(&env(&[
+            ("ARO_PROFILE", "mine"),
+            ("ARO_PROFILES_DIR", &dir_text),
+        ]))
+        .expect_err("invalid pack");
+        let shown = err.to_string();
+        assert!(shown.contains("mine.toml"), "{shown}");
+        assert!(shown.contains("templates.rebook_offer.sms"), "{shown}");
+        assert!(shown.contains("unknown variable {frist_name}"), "{shown}");
     }
 }
 

@@ -114,13 +114,28 @@ pub fn optional_http_url(value: &toml::Value) -> Result<Option<url::Url>, String
     http_url(value).map(Some)
 }
 
+/// A pack name: a shipped one, or a file name (letters, digits, `_`, `-`) looked up in
+/// `profiles_dir`. Whether the pack exists and is valid is checked when it is loaded.
 pub fn profile(value: &toml::Value) -> Result<String, String> {
     let raw = text(value)?;
-    if PROFILES.contains(&raw.as_str()) {
+    let plain = !raw.is_empty()
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if plain {
         Ok(raw)
     } else {
-        Err(format!("not one of {}", PROFILES.join(", ")))
+        Err(format!(
+            "not a pack name (lowercase letters, digits, _ or -); shipped: {}",
+            PROFILES.join(", ")
+        ))
     }
+}
+
+/// A directory path, or empty for none.
+pub fn optional_path(value: &toml::Value) -> Result<Option<PathBuf>, String> {
+    let raw = text(value)?;
+    Ok((!raw.is_empty()).then(|| PathBuf::from(raw)))
 }
 
 pub fn time_zone(value: &toml::Value) -> Result<Tz, String> {
@@ -305,7 +320,9 @@ mod tests {
         );
         assert!(time_zone(&s("Mars/Olympus")).is_err());
         assert!(profile(&s("salon")).is_ok());
-        assert!(profile(&s("dentist")).is_err());
+        assert!(profile(&s("my-clinic_2")).is_ok(), "a pack of one's own");
+        assert!(profile(&s("Dentist Pack")).is_err());
+        assert!(profile(&s("../etc/passwd")).is_err());
     }
 
     #[test]

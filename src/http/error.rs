@@ -43,17 +43,31 @@ pub enum ApiError {
     MethodNotAllowed { method: String, path: String },
     #[error("authentication required")]
     Unauthorized,
+    /// A login with a wrong username or password.
+    #[error("invalid username or password")]
+    BadCredentials,
     /// A webhook's signature did not verify.
     #[error("{0}")]
     Signature(#[from] crate::webhooks::signed_header::SignatureError),
     #[error("{0}")]
     Forbidden(String),
+    /// Authenticated but not allowed; `details.reason` says why (`role`, `csrf`,
+    /// `tenant`).
+    #[error("{message}")]
+    Denied { message: String, details: Value },
     #[error("cannot move from {from} to {to}")]
     InvalidTransition { from: String, to: String },
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyConflict,
     #[error("too many requests; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// Refused for a while for a stated reason (e.g. `login_locked`).
+    #[error("{message}")]
+    Throttled {
+        message: String,
+        reason: &'static str,
+        retry_after_secs: u64,
+    },
     #[error("the {domain} provider is unavailable (circuit breaker open)")]
     CircuitOpen { domain: String },
     #[error("{message}")]
@@ -77,11 +91,15 @@ impl ApiError {
             | ApiError::PayloadTooLarge { .. }
             | ApiError::UnsupportedMediaType { .. } => ErrorCode::ValidationError,
             ApiError::NotFound(_) | ApiError::MethodNotAllowed { .. } => ErrorCode::NotFound,
-            ApiError::Unauthorized | ApiError::Signature(_) => ErrorCode::Unauthorized,
-            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::Unauthorized | ApiError::BadCredentials | ApiError::Signature(_) => {
+                ErrorCode::Unauthorized
+            }
+            ApiError::Forbidden(_) | ApiError::Denied { .. } => ErrorCode::Forbidden,
             ApiError::InvalidTransition { .. } => ErrorCode::InvalidTransition,
             ApiError::IdempotencyConflict => ErrorCode::IdempotencyConflict,
-            ApiError::RateLimited { .. } => ErrorCode::RateLimitExceeded,
+            ApiError::RateLimited { .. } | ApiError::Throttled { .. } => {
+                ErrorCode::RateLimitExceeded
+            }
             ApiError::CircuitOpen { .. } => ErrorCode::CircuitBreakerOpen,
             ApiError::Unavailable { .. } | ApiError::Internal(_) => ErrorCode::InternalError,
         }
@@ -91,6 +109,7 @@ impl ApiError {
         matches!(
             self,
             ApiError::RateLimited { .. }
+                | ApiError::Throttled { .. }
                 | ApiError::CircuitOpen { .. }
                 | ApiError::Unavailable { .. }
                 | ApiError::Internal(_)
@@ -99,9 +118,16 @@ impl ApiError {
 
     fn details(&self) -> Value {
         match self {
-            ApiError::Validation { details, .. } | ApiError::Unavailable { details, .. } => {
-                details.clone()
-            }
+            ApiError::Validation { details, .. }
+            | ApiError::Unavailable { details, .. }
+            | ApiError::Denied { details, .. } => details.clone(),
+            ApiError::BadCredentials => json!({"reason": "invalid_credentials"}),
+            ApiError::RateLimited { retry_after_secs } => json!({"retryAfter": retry_after_secs}),
+            ApiError::Throttled {
+                reason,
+                retry_after_secs,
+                ..
+            } => json!({"reason": reason, "retryAfter": retry_after_secs}),
             ApiError::PayloadTooLarge { limit } => {
                 json!({"reason": "payload_too_large", "limitBytes": limit})
             }
@@ -127,12 +153,16 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unauthorized | ApiError::Signature(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Unauthorized | ApiError::BadCredentials | ApiError::Signature(_) => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::Forbidden(_) | ApiError::Denied { .. } => StatusCode::FORBIDDEN,
             ApiError::InvalidTransition { .. } | ApiError::IdempotencyConflict => {
                 StatusCode::CONFLICT
             }
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::Throttled { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::CircuitOpen { .. } | ApiError::Unavailable { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -153,7 +183,11 @@ impl ResponseError for ApiError {
             }
         });
         let mut response = HttpResponse::build(self.status_code());
-        if let ApiError::RateLimited { retry_after_secs } = self {
+        if let ApiError::RateLimited { retry_after_secs }
+        | ApiError::Throttled {
+            retry_after_secs, ..
+        } = self
+        {
             body["error"]["retryAfter"] = json!(retry_after_secs);
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
@@ -169,6 +203,50 @@ impl From<StoreError> for ApiError {
                 details: json!({}),
             },
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::auth::AuthError> for ApiError {
+    fn from(err: crate::auth::AuthError) -> Self {
+        use crate::auth::AuthError;
+        let message = err.to_string();
+        match err {
+            AuthError::Unauthenticated => ApiError::Unauthorized,
+            AuthError::InvalidCredentials => ApiError::BadCredentials,
+            AuthError::LockedOut { retry_after_secs } => ApiError::Throttled {
+                message,
+                reason: "login_locked",
+                retry_after_secs,
+            },
+            AuthError::RoleTooLow { required, actual } => ApiError::Denied {
+                message,
+                details: json!({"reason": "role", "required": required, "role": actual}),
+            },
+            AuthError::Csrf => ApiError::Denied {
+                message,
+                details: json!({"reason": "csrf"}),
+            },
+            AuthError::WrongTenant(_) => ApiError::Denied {
+                message,
+                details: json!({"reason": "tenant"}),
+            },
+            AuthError::WeakPassword(problems) => ApiError::validation(
+                message,
+                json!({
+                    "reason": "weak_password",
+                    "problems": problems.iter().map(|p| p.code()).collect::<Vec<_>>(),
+                }),
+            ),
+            AuthError::Invalid { field, .. } => {
+                ApiError::validation(message, json!({"field": field}))
+            }
+            AuthError::Conflict(_) => {
+                ApiError::validation(message, json!({"reason": "already_exists"}))
+            }
+            AuthError::NotFound(_) => ApiError::NotFound(message),
+            AuthError::Store(store) => store.into(),
+            AuthError::Hash(_) | AuthError::Audit(_) => ApiError::Internal(message),
         }
     }
 }

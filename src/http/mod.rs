@@ -5,6 +5,7 @@ pub mod error;
 mod health;
 mod metrics;
 pub mod request_context;
+pub mod security;
 pub mod state;
 
 use actix_web::{web, HttpRequest};
@@ -20,7 +21,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     cfg.service(web::resource("/health").route(web::get().to(health::health)))
         .service(web::resource("/ready").route(web::get().to(health::ready)))
         .service(web::resource("/metrics").route(web::get().to(metrics::metrics)))
-        .configure(crate::webhooks::routes);
+        .configure(crate::webhooks::routes)
+        .configure(crate::auth::routes::configure)
+        .configure(crate::api::admin::routes)
+        .configure(crate::api::routes);
 }
 
 /// Body limits and the error handlers that turn extractor failures into envelopes.

@@ -14,4 +14,6 @@ pub struct AppState {
     pub db: Database,
     pub metrics: PrometheusHandle,
     pub engine: Engine,
+    /// The reply classifier chain: the LLM when configured, then the local classifier.
+    pub classifier: crate::providers::llm::ReplyClassifier,
 }

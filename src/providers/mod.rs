@@ -4,6 +4,7 @@
 
 pub mod calendly;
 pub(crate) mod http;
+pub mod llm;
 pub mod sandbox_messaging;
 pub mod stripe;
 pub mod twilio;

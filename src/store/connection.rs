@@ -60,11 +60,18 @@ pub enum Target {
 #[derive(Debug, Clone)]
 pub struct Manager {
     target: Target,
+    /// The SQLite file existed at a connect: from then on a missing file is an outage,
+    /// not a new database — reconnecting must not create an empty one in its place
+    /// (which would hide the loss from `/ready` and the watchdog).
+    sqlite_file_seen: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Manager {
     pub fn new(target: Target) -> Self {
-        Self { target }
+        Self {
+            target,
+            sqlite_file_seen: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        }
     }
 }
 
@@ -75,6 +82,24 @@ pub enum ConnectError {
     Connection(#[from] diesel::ConnectionError),
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
+    #[error("the SQLite database file {0} is missing")]
+    SqliteFileMissing(String),
+}
+
+/// A SQLite URI that opens `path` read-write without creating it (`mode=rw`). The
+/// characters URI filenames reserve (`%`, `?`, `#`) are percent-encoded.
+fn sqlite_uri_existing(path: &std::path::Path) -> String {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3F"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?mode=rw");
+    uri
 }
 
 impl ManageConnection for Manager {
@@ -84,7 +109,23 @@ impl ManageConnection for Manager {
     fn connect(&self) -> Result<DbConnection, ConnectError> {
         match &self.target {
             Target::Sqlite(path) => {
-                let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+                use std::sync::atomic::Ordering;
+                // Once the file has been seen, open it with `mode=rw`: SQLite then
+                // refuses a missing file atomically, so a rename between a check and
+                // the open cannot leave an empty database in the file's place.
+                let uri = if path.exists() || self.sqlite_file_seen.load(Ordering::Relaxed) {
+                    sqlite_uri_existing(path)
+                } else {
+                    path.to_string_lossy().into_owned()
+                };
+                let mut conn = SqliteConnection::establish(&uri).map_err(|e| {
+                    if self.sqlite_file_seen.load(Ordering::Relaxed) && !path.exists() {
+                        ConnectError::SqliteFileMissing(path.display().to_string())
+                    } else {
+                        ConnectError::from(e)
+                    }
+                })?;
+                self.sqlite_file_seen.store(true, Ordering::Relaxed);
                 conn.batch_execute(SQLITE_PRAGMAS)?;
                 Ok(DbConnection::Sqlite(conn))
             }
@@ -100,5 +141,39 @@ impl ManageConnection for Manager {
 
     fn has_broken(&self, _conn: &mut DbConnection) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vanished_file_is_not_recreated_once_seen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("odd %name? #1.db");
+        let manager = Manager::new(Target::Sqlite(path.clone()));
+        let first = manager.connect().expect("creates the database the first time");
+        drop(first);
+        assert!(path.is_file(), "the reserved characters were encoded");
+        manager.connect().expect("reopens the existing file");
+
+        std::fs::rename(&path, dir.path().join("away.db")).expect("move away");
+        let error = match manager.connect() {
+            Ok(_) => panic!("opened a vanished database"),
+            Err(error) => error,
+        };
+        assert!(matches!(error, ConnectError::SqliteFileMissing(_)), "{error}");
+        assert!(!path.exists(), "no empty database in its place");
+    }
+
+    #[test]
+    fn an_existing_file_is_opened_read_write_from_the_first_connect() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("aro.db");
+        drop(Manager::new(Target::Sqlite(path.clone())).connect().expect("create"));
+        let fresh = Manager::new(Target::Sqlite(path.clone()));
+        let mut conn = fresh.connect().expect("opens");
+        conn.batch_execute("CREATE TABLE t (x INTEGER)").expect("writable");
     }
 }

@@ -18,8 +18,8 @@ use super::models::{
     NewDeadLetterRow, NewEscalationRow, NewEventRow, NewTimerRow, OutboxRow, TimerRow, WorkflowRow,
 };
 use super::schema::{
-    appointments, breaker_state, customers, dead_letters, escalations, events, outbox, timers,
-    workflow_instances,
+    appointments, breaker_state, consents, customers, dead_letters, escalations, events, outbox,
+    timers, workflow_instances,
 };
 
 /// How long dead letters are kept (SPEC §6: 30 days).
@@ -195,6 +195,23 @@ fn write_customer(
                     .values(NewCustomerRow::new(customer, now))
                     .execute(conn)
                     .map_err(|e| QueryError::from_insert(e, "customer"))?;
+                // SPEC §4: a number given to the booking system for text reminders is
+                // consent, by `booking_system` (a booking without consent carries no
+                // number to the engine at all).
+                if customer.phone_e164.is_some() {
+                    diesel::insert_into(consents::table)
+                        .values((
+                            consents::id.eq(uuid::Uuid::now_v7().to_string()),
+                            consents::tenant_id.eq(&customer.tenant_id),
+                            consents::customer_id.eq(&customer.id),
+                            consents::channel.eq("sms"),
+                            consents::status.eq("granted"),
+                            consents::source.eq("booking_system"),
+                            consents::recorded_at.eq(now),
+                        ))
+                        .execute(conn)
+                        .map_err(|e| QueryError::from_insert(e, "consent"))?;
+                }
             }
         }
         CustomerWrite::Counters {
@@ -213,7 +230,39 @@ fn write_customer(
                     customers::updated_at.eq(now),
                 ))
                 .execute(conn)?;
+            recompute_risk(conn, customer_id)?;
         }
+        CustomerWrite::Flags {
+            customer_id,
+            requires_deposit,
+            last_review_request_at,
+        } => {
+            if let Some(flag) = requires_deposit {
+                diesel::update(customers::table.find(customer_id))
+                    .set(customers::requires_deposit.eq(*flag))
+                    .execute(conn)?;
+            }
+            if let Some(at) = last_review_request_at {
+                diesel::update(customers::table.find(customer_id))
+                    .set(customers::last_review_request_at.eq(Some(to_naive(*at))))
+                    .execute(conn)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sets the customer's risk score from their counters (SPEC §4: recomputed after every
+/// status change that moves them), inside the commit's transaction.
+fn recompute_risk(conn: &mut DbConnection, customer_id: &str) -> QueryResult<()> {
+    let Some(customer) = load_customer(conn, customer_id)? else {
+        return Ok(());
+    };
+    let score = i32::from(customer.history.risk());
+    if score != customer.history.risk_score {
+        diesel::update(customers::table.find(customer_id))
+            .set(customers::risk_score.eq(score))
+            .execute(conn)?;
     }
     Ok(())
 }

@@ -249,6 +249,21 @@ impl Store for DieselStore {
         self.read(move |conn| queries::opted_out_among(conn, &customer_ids))
     }
 
+    fn sent_since_among(
+        &self,
+        customer_ids: Vec<String>,
+        since: DateTime<Utc>,
+    ) -> BoxFuture<'static, StoreResult<Vec<(String, u32)>>> {
+        self.read(move |conn| {
+            super::message_queries::sent_since_among(
+                conn,
+                &customer_ids,
+                since,
+                &actors::domain::message_cap::EXEMPT_KINDS,
+            )
+        })
+    }
+
     fn load_appointment_and_customer(
         &self,
         id: String,

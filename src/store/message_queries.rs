@@ -46,7 +46,8 @@ fn text<'a>(payload: &'a Value, field: &str) -> Option<&'a str> {
 }
 
 /// Records the message of a messaging outbox row its provider accepted as
-/// `provider_ref`. A row the provider itself logged (the sandbox) is left as it is.
+/// `provider_ref`. A row the provider itself logged (the sandbox) gets what only the
+/// outbox knows: customer, appointment, kind, encoding, and the engine's send time.
 pub fn record_sent(
     conn: &mut DbConnection,
     outbox: &OutboxRow,
@@ -55,16 +56,31 @@ pub fn record_sent(
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
     let now = to_naive(now);
+    let payload: Value = serde_json::from_str(&outbox.payload).unwrap_or(Value::Null);
+    let segments = payload
+        .get("segments")
+        .and_then(Value::as_i64)
+        .and_then(|n| i32::try_from(n).ok());
     let logged: Option<String> = messages::table
         .filter(messages::tenant_id.eq(&outbox.tenant_id))
         .filter(messages::idempotency_key.eq(&outbox.idempotency_key))
         .select(messages::id)
         .first(conn)
         .optional()?;
-    if logged.is_some() {
+    if let Some(id) = logged {
+        diesel::update(messages::table.find(&id))
+            .set((
+                messages::customer_id.eq(text(&payload, "customerId")),
+                messages::appointment_id.eq(text(&payload, "appointmentId")),
+                messages::kind.eq(&outbox.kind),
+                messages::encoding.eq(text(&payload, "encoding")),
+                messages::segments.eq(segments),
+                messages::sent_at.eq(Some(now)),
+                messages::updated_at.eq(now),
+            ))
+            .execute(conn)?;
         return Ok(());
     }
-    let payload: Value = serde_json::from_str(&outbox.payload).unwrap_or(Value::Null);
     let placeholder: Option<(String, String)> = messages::table
         .filter(messages::provider.eq(&sent.provider))
         .filter(messages::provider_message_id.eq(provider_ref))
@@ -77,6 +93,8 @@ pub fn record_sent(
         messages::appointment_id.eq(text(&payload, "appointmentId")),
         messages::channel.eq(text(&payload, "channel").unwrap_or("sms")),
         messages::kind.eq(&outbox.kind),
+        messages::encoding.eq(text(&payload, "encoding")),
+        messages::segments.eq(segments),
         messages::body.eq(text(&payload, "body").unwrap_or_default()),
         messages::to_addr.eq(text(&payload, "to")),
         messages::idempotency_key.eq(&outbox.idempotency_key),
@@ -117,6 +135,32 @@ pub fn record_sent(
         now,
     )?;
     Ok(())
+}
+
+/// How many automated outbound messages each of `customer_ids` was sent after
+/// `since`, leaving out the kinds in `exempt` (the rolling cap of SPEC §5).
+pub fn sent_since_among(
+    conn: &mut DbConnection,
+    customer_ids: &[String],
+    since: DateTime<Utc>,
+    exempt: &[&str],
+) -> QueryResult<Vec<(String, u32)>> {
+    let since = to_naive(since);
+    let mut counts = Vec::new();
+    for chunk in customer_ids.chunks(500) {
+        let rows: Vec<(Option<String>, i64)> = messages::table
+            .filter(messages::customer_id.eq_any(chunk))
+            .filter(messages::direction.eq("outbound"))
+            .filter(messages::sent_at.gt(since))
+            .filter(messages::kind.is_null().or(messages::kind.ne_all(exempt)))
+            .group_by(messages::customer_id)
+            .select((messages::customer_id, diesel::dsl::count_star()))
+            .load(conn)?;
+        counts.extend(rows.into_iter().filter_map(|(customer, n)| {
+            customer.map(|c| (c, u32::try_from(n).unwrap_or(u32::MAX)))
+        }));
+    }
+    Ok(counts)
 }
 
 /// One row of a message's status history.

@@ -13,6 +13,7 @@ pub mod message_queries;
 pub mod migrations;
 pub mod models;
 pub mod reply_queries;
+pub mod risk_queries;
 pub mod schema;
 pub mod tenant_queries;
 
@@ -56,6 +57,19 @@ impl std::fmt::Debug for Database {
     }
 }
 
+/// The URL with `gssencmode=disable` added unless it sets `gssencmode` itself. libpq's
+/// default (`prefer`) loads Kerberos on every connection, and a short-lived command that
+/// exits while a pool thread is inside it aborts in Kerberos's exit handler
+/// (`k5_mutex_lock … Assertion failed`, seen on `aro audit verify`). GSS-encrypted
+/// PostgreSQL connections stay available by asking for them in the URL.
+fn without_gss_by_default(url: &str) -> String {
+    if url.contains("gssencmode") {
+        return url.to_string();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}gssencmode=disable")
+}
+
 /// Initialises OpenSSL the way libpq needs it in a multi-threaded process: without
 /// OpenSSL's `atexit` cleanup, which would free TLS state while a pool thread is still
 /// using it and crash the process as it exits (openssl/openssl#3505). Must run before
@@ -79,7 +93,13 @@ impl Database {
             }
             DatabaseUrl::Postgres(url) => {
                 init_postgres_client();
-                (Target::Postgres(url.clone()), Backend::Postgres, None)
+                (
+                    Target::Postgres(crate::config::Secret::new(without_gss_by_default(
+                        url.expose(),
+                    ))),
+                    Backend::Postgres,
+                    None,
+                )
             }
         };
         let pool = Pool::builder()
@@ -177,5 +197,22 @@ struct LogPoolErrors;
 impl diesel::r2d2::HandleError<connection::ConnectError> for LogPoolErrors {
     fn handle_error(&self, error: connection::ConnectError) {
         tracing::warn!(%error, "database connection failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn postgres_urls_skip_kerberos_unless_they_ask_for_it() {
+        assert_eq!(
+            super::without_gss_by_default("postgres://u@h/db"),
+            "postgres://u@h/db?gssencmode=disable"
+        );
+        assert_eq!(
+            super::without_gss_by_default("postgres://u@h/db?sslmode=require"),
+            "postgres://u@h/db?sslmode=require&gssencmode=disable"
+        );
+        let chosen = "postgres://u@h/db?gssencmode=require";
+        assert_eq!(super::without_gss_by_default(chosen), chosen);
     }
 }

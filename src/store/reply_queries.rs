@@ -9,11 +9,11 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::json;
 
 use actors::classify::KeywordAction;
-use actors::ports::store::NewEscalation;
+use actors::ports::store::{NewEscalation, NewOutbox};
 
 use super::connection::DbConnection;
-use super::models::{to_naive, NewEscalationRow};
-use super::schema::{consents, customers, escalations, messages};
+use super::models::{to_naive, NewEscalationRow, OutboxRow};
+use super::schema::{consents, customers, escalations, messages, outbox};
 
 type QueryResult<T> = diesel::QueryResult<T>;
 
@@ -106,6 +106,7 @@ pub enum ReplyRecorded {
 pub fn record_reply(
     conn: &mut DbConnection,
     reply: &InboundReply,
+    answer: Option<&NewOutbox>,
     now: DateTime<Utc>,
 ) -> QueryResult<ReplyRecorded> {
     // The message row is written first and its unique key (provider, message id) is
@@ -177,6 +178,11 @@ pub fn record_reply(
         for escalation in &raised {
             diesel::insert_into(escalations::table)
                 .values(NewEscalationRow::from(escalation))
+                .execute(conn)?;
+        }
+        if let Some(answer) = answer {
+            diesel::insert_into(outbox::table)
+                .values(OutboxRow::new(answer, at))
                 .execute(conn)?;
         }
         Ok(ReplyRecorded::Recorded)

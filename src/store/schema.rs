@@ -91,6 +91,8 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        deposit_link -> Nullable<Text>,
+        deposit_steps -> BigInt,
     }
 }
 

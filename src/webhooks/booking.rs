@@ -47,7 +47,6 @@ struct Data {
     duration: Option<i64>,
     timezone: Option<String>,
     service_type: Option<String>,
-    #[allow(dead_code)]
     service_cost: Option<f64>,
     customer: Option<Customer>,
     cancelled_by: Option<String>,
@@ -126,6 +125,16 @@ pub fn parse(tenant_id: &str, body: &[u8]) -> Result<BookingDelivery, InvalidDel
     })
 }
 
+/// The booking a delivery's `data` object describes, for `tenant_id`: the same checks
+/// as [`parse`], with fields named as in the webhook (`data.…`). The Command API's
+/// `appointment.upsert` takes this shape as its payload.
+pub fn booking_from_data(tenant_id: &str, data: &Value) -> Result<Booking, InvalidDelivery> {
+    let data = Data::deserialize(data)
+        .map_err(|e| InvalidDelivery::new("data", format!("malformed: {e}")))?;
+    let external_id = non_empty("data.appointment_id", &data.appointment_id)?;
+    booking(tenant_id, external_id, data)
+}
+
 fn booking(tenant_id: &str, external_id: String, data: Data) -> Result<Booking, InvalidDelivery> {
     let scheduled_at = data
         .scheduled_at
@@ -185,6 +194,18 @@ fn booking(tenant_id: &str, external_id: String, data: Data) -> Result<Booking, 
         service_type: data.service_type.filter(|s| !s.trim().is_empty()),
         cancel_url: None,
         reschedule_url: None,
+        service_cost_cents: match data.service_cost {
+            None => None,
+            Some(cost) if cost.is_finite() && (0.0..1e10).contains(&cost) => {
+                Some((cost * 100.0).round() as i64)
+            }
+            Some(_) => {
+                return Err(InvalidDelivery::new(
+                    "data.service_cost",
+                    "must be a non-negative amount in the business currency",
+                ))
+            }
+        },
         customer: CustomerInfo {
             phone_e164: phone,
             name: customer.name.filter(|s| !s.trim().is_empty()),
@@ -244,6 +265,7 @@ mod tests {
         assert_eq!(booking.timezone.as_deref(), Some("America/New_York"));
         assert_eq!(booking.customer.phone_e164.as_deref(), Some("+15559876543"));
         assert_eq!(booking.customer.name.as_deref(), Some("Jane Smith"));
+        assert_eq!(booking.service_cost_cents, Some(15_000), "150.0 in cents");
     }
 
     #[test]
@@ -277,6 +299,11 @@ mod tests {
             ("\"duration\": 30,", "", "data.duration"),
             ("America/New_York", "Mars/Olympus", "data.timezone"),
             ("+15559876543", "555-987-6543", "data.customer.phone"),
+            (
+                "\"service_cost\": 150.0",
+                "\"service_cost\": -5",
+                "data.service_cost",
+            ),
             (
                 "2026-03-20T15:00:00Z",
                 "2026-03-20 15:00",

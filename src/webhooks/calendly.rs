@@ -150,6 +150,7 @@ pub fn booking(tenant_id: &str, invitee: Invitee) -> Booking {
         service_type: Some(invitee.service).filter(|s| !s.trim().is_empty()),
         cancel_url: invitee.cancel_url,
         reschedule_url: invitee.reschedule_url,
+        service_cost_cents: None,
         customer: CustomerInfo {
             phone_e164: phone,
             name: Some(invitee.name).filter(|s| !s.trim().is_empty()),

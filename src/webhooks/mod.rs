@@ -5,7 +5,9 @@
 
 pub mod booking;
 pub mod calendly;
+pub mod sandbox;
 pub mod signed_header;
+pub mod stripe;
 pub mod twilio;
 
 use std::time::Instant;
@@ -30,7 +32,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(
             web::resource("/webhooks/twilio/sms").route(web::post().to(twilio::receive_inbound)),
-        );
+        )
+        .service(web::resource("/webhooks/stripe").route(web::post().to(stripe::receive)))
+        // Typed replies while messaging is in the sandbox (404 once Twilio has credentials).
+        .service(web::resource("/sandbox/replies").route(web::post().to(sandbox::receive_reply)));
 }
 
 /// `POST /webhooks/booking`: the normalized booking webhook, signed with

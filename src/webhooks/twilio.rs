@@ -7,7 +7,8 @@
 //! - `POST /webhooks/twilio/sms`: inbound SMS / WhatsApp replies (SPEC §4), matched to
 //!   the customer by phone and to the appointment messaged most recently. Keywords
 //!   (opt-out, opt-in, help) are applied to the customer in the same transaction as the
-//!   inbound message row; any other text is classified locally and, when an appointment
+//!   inbound message row; any other text is classified (the LLM when configured, else
+//!   locally: `providers::llm::ReplyClassifier`) and, when an appointment
 //!   matched, handed to its actor through the durable inbox (deduplicated by
 //!   MessageSid). A repeat delivery of a MessageSid is acknowledged and does nothing.
 //!   Answers an empty TwiML document: the automatic replies (opt-out confirmation,
@@ -17,9 +18,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde_json::json;
 
-use actors::classify::{keyword_action, KeywordAction, LocalClassifier};
+use actors::classify::{keyword_action, KeywordAction};
 use actors::engine::commands::{reply_excerpt, AppointmentCommand};
 use actors::engine::inbox::InboxWork;
+use actors::engine::messages::keyword_answer;
 use actors::ports::providers::Channel;
 
 use crate::http::{ApiError, AppState};
@@ -131,12 +133,6 @@ const PROVIDER: &str = "twilio";
 /// The empty TwiML document Twilio expects in answer to an inbound message.
 const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;
 
-/// The local classifier, built once (its lexicon index is not free to build).
-fn classifier() -> &'static LocalClassifier {
-    static CLASSIFIER: std::sync::OnceLock<LocalClassifier> = std::sync::OnceLock::new();
-    CLASSIFIER.get_or_init(LocalClassifier::new)
-}
-
 /// `POST /webhooks/twilio/sms`.
 pub async fn receive_inbound(
     req: HttpRequest,
@@ -190,12 +186,14 @@ pub async fn handle_reply(
         }),
     ) = (keyword, &matched)
     {
-        let classification = classifier().classify_text(&message.body);
+        // The classifier chain: the LLM when configured (4 s at most), else local.
+        let classification = state.classifier.classify(&message.body).await;
         tracing::info!(
             message_sid = %message.message_sid,
             appointment_id = %appointment_id,
             intent = ?classification.intent,
             confidence = classification.confidence,
+            source = %classification.source,
             "reply classified"
         );
         let work = InboxWork {
@@ -213,11 +211,39 @@ pub async fn handle_reply(
             .await?;
     } else if let Some(action) = keyword {
         tracing::info!(message_sid = %message.message_sid, keyword = ?action, "keyword reply");
-        if action == KeywordAction::Help {
-            // The help text (business name and phone) comes with the profile packs.
-            tracing::debug!("HELP reply: no help template yet");
-        }
     }
+    // STOP gets its one confirmation and HELP the business's name and phone (SPEC §4),
+    // queued in the reply's own transaction.
+    let answer_kind = match keyword {
+        Some(KeywordAction::OptOut { .. }) => Some("opt_out_confirmation"),
+        Some(KeywordAction::Help) => Some("help_reply"),
+        _ => None,
+    };
+    let engine = &state.engine;
+    let answer = answer_kind.and_then(|kind| {
+        let customer = matched.as_ref().map(|m| m.customer_id.as_str());
+        match keyword_answer(
+            engine.settings(),
+            DEFAULT_TENANT,
+            kind,
+            &message.from,
+            customer,
+            format!("{PROVIDER}:{}:{kind}", message.message_sid),
+            engine.now(),
+            engine.new_id(),
+        ) {
+            Ok(outbox) => Some(outbox),
+            Err(rule) => {
+                tracing::warn!(
+                    kind,
+                    rule,
+                    "keyword answer blocked by the pack's content filter"
+                );
+                None
+            }
+        }
+    });
+    let answered = answer.is_some();
     let reply = InboundReply {
         tenant_id: DEFAULT_TENANT.to_string(),
         provider: PROVIDER.to_string(),
@@ -233,11 +259,15 @@ pub async fn handle_reply(
         matched,
         keyword,
     };
+    let now = engine.now();
     let recorded = state
         .db
         .run(move |conn| {
-            record_reply(conn, &reply, Utc::now()).map_err(crate::store::StoreError::from)
+            record_reply(conn, &reply, answer.as_ref(), now).map_err(crate::store::StoreError::from)
         })
         .await?;
+    if answered && recorded == ReplyRecorded::Recorded {
+        engine.outbox_changed();
+    }
     Ok(recorded)
 }

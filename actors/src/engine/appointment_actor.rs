@@ -15,10 +15,12 @@ use std::time::Instant;
 use actix::prelude::*;
 
 use super::commands::AppointmentCommand;
-use super::decide::{decide, DecideContext, Decision};
+use super::decide::{decide, DecideContext, Decision, FRESH_CUSTOMER_TIMERS};
 use super::error::EngineError;
 use super::EngineDeps;
-use crate::ports::store::{AppointmentRecord, CustomerRecord, CustomerWrite, StoreError};
+use crate::ports::store::{
+    AppointmentRecord, CustomerRecord, CustomerWrite, ProviderDomain, StoreError,
+};
 
 /// A command for the appointment, with the answer the caller gets.
 #[derive(Message)]
@@ -46,6 +48,14 @@ pub struct ActorSnapshot {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Passivate;
+
+/// Where a command's customer comes from, when not from the actor's memory.
+enum CustomerLookup {
+    /// A new booking: the customer with this phone, if any.
+    ByPhone(String, String),
+    /// The stored customer, read again.
+    Fresh(String),
+}
 
 pub struct AppointmentActor {
     id: String,
@@ -118,26 +128,43 @@ impl Handler<Deliver> for AppointmentActor {
     ) -> Self::Result {
         self.last_used = Instant::now();
         let deps = self.deps.clone();
-        // A new booking looks its customer up by phone first.
+        // A new booking looks its customer up by phone first; steps that read the
+        // customer's history (changed by their other appointments too) read it fresh.
         let lookup = match (&self.state, &command) {
             (None, AppointmentCommand::Book(booking)) => booking
                 .customer
                 .phone_e164
                 .clone()
-                .map(|phone| (booking.tenant_id.clone(), phone)),
+                .map(|phone| CustomerLookup::ByPhone(booking.tenant_id.clone(), phone)),
+            (Some(state), AppointmentCommand::TimerFired { kind, .. })
+                if FRESH_CUSTOMER_TIMERS.contains(&kind.as_str()) =>
+            {
+                Some(CustomerLookup::Fresh(state.customer_id.clone()))
+            }
             _ => None,
         };
+        let fresh = matches!(lookup, Some(CustomerLookup::Fresh(_)));
         let store = deps.store.clone();
         let find_customer = async move {
             match lookup {
-                Some((tenant, phone)) => store.find_customer_by_phone(tenant, phone).await,
+                Some(CustomerLookup::ByPhone(tenant, phone)) => {
+                    store.find_customer_by_phone(tenant, phone).await
+                }
+                Some(CustomerLookup::Fresh(id)) => store.load_customer(id).await,
                 None => Ok(None),
             }
         };
         AtomicResponse::new(Box::pin(find_customer.into_actor(self).then(
             move |found, actor, ctx| {
                 let decided = found.map_err(EngineError::from).and_then(|found| {
-                    let customer = actor.customer.clone().or(found);
+                    let customer = if fresh {
+                        found.or_else(|| actor.customer.clone())
+                    } else {
+                        actor.customer.clone().or(found)
+                    };
+                    if fresh {
+                        actor.customer = customer.clone();
+                    }
                     actor.decide_safely(command, customer.as_ref(), ctx)
                 });
                 let store = actor.deps.store.clone();
@@ -214,9 +241,16 @@ impl AppointmentActor {
                 });
             }
         }
-        if !decision.commit.outbox.is_empty() {
-            if let Some(messaging) = &self.deps.messaging {
-                messaging.do_send(crate::supervisors::OutboxChanged);
+        let outbox = &decision.commit.outbox;
+        let wakes = [
+            (ProviderDomain::Messaging, &self.deps.messaging),
+            (ProviderDomain::Payment, &self.deps.payments),
+        ];
+        for (domain, supervisor) in wakes {
+            if let (true, Some(supervisor)) =
+                (outbox.iter().any(|o| o.domain == domain), supervisor)
+            {
+                supervisor.do_send(crate::supervisors::OutboxChanged);
             }
         }
         if let Some(record) = decision.record {

@@ -40,6 +40,10 @@ pub struct Booking {
     pub cancel_url: Option<String>,
     pub reschedule_url: Option<String>,
     pub customer: CustomerInfo,
+    /// The service's price in the currency's minor unit, when the booking system says
+    /// (the "revenue protected" metric sums it).
+    #[serde(default)]
+    pub service_cost_cents: Option<i64>,
 }
 
 /// A command for one appointment. Serializable: inbound work is stored in the inbox in
@@ -93,6 +97,17 @@ pub enum AppointmentCommand {
         kind: String,
         due_at: DateTime<Utc>,
         payload: Value,
+    },
+    /// The payment supervisor created the deposit's payment link.
+    DepositLinkCreated {
+        url: String,
+        /// The provider's id for the link.
+        link_ref: String,
+    },
+    /// The payment provider reports the deposit paid.
+    DepositPaid {
+        /// The provider's id for the payment (checkout session or payment intent).
+        payment_ref: String,
     },
     /// The customer replied to this appointment's messages (SPEC §4, after the keyword
     /// rules): the classified intent. Confirms a booked appointment when confident;

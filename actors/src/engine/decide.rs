@@ -8,21 +8,24 @@
 //! around it, and property tests drive it directly.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{json, Value};
 
 use super::commands::{reply_excerpt, Actor, AppointmentCommand, Booking};
+use super::deposit;
 use super::error::EngineError;
+use super::messages::{self, escalation, event, BusinessInfo, Outgoing, Queued, RESPONSE_KINDS};
 use crate::domain::appointment_status::AppointmentStatus;
 use crate::domain::quiet_hours::{schedule_outside_quiet_hours, QuietWindow, SendDecision};
 use crate::ports::ids::IdGen;
 use crate::ports::providers::Intent;
 use crate::ports::store::{
-    AppointmentRecord, Commit, CustomerRecord, CustomerWrite, NewEscalation, NewEvent, NewOutbox,
-    ProviderDomain, TimerSpec, Versioned,
+    AppointmentRecord, Commit, CustomerRecord, CustomerWrite, TimerSpec, Versioned,
 };
+use crate::profile::{ProfilePack, Timings};
 
 /// Timer kinds the engine owns.
 pub const TIMER_START: &str = "lifecycle_start";
@@ -30,6 +33,26 @@ pub const TIMER_COMPLETE: &str = "lifecycle_complete";
 /// Set when a replaced booking parks its appointment in `rescheduled`: if the
 /// replacement's time has not arrived by then, staff are told.
 pub const TIMER_RESCHEDULE_WAIT: &str = "reschedule_wait";
+/// Some time after the 24 h reminder: still no confirmation → `no_customer_response`.
+pub const TIMER_NO_RESPONSE: &str = "no_response_check";
+/// Start − 6 h: still unconfirmed → a high escalation.
+pub const TIMER_UNCONFIRMED: &str = "unconfirmed_check";
+/// End + 6 h after a completed visit: the review request.
+pub const TIMER_REVIEW: &str = "review_request";
+/// A day after the review request: the rebooking offer.
+pub const TIMER_REBOOK: &str = "rebook_offer";
+/// Right after a no-show: risk, deposit flag and the rebooking offer.
+pub const TIMER_NO_SHOW_RECOVERY: &str = "no_show_recovery";
+
+/// Timers whose decision reads the customer's history, so the actor loads the customer
+/// fresh before handling them (another appointment may have changed it).
+pub const FRESH_CUSTOMER_TIMERS: [&str; 3] = [TIMER_REVIEW, TIMER_REBOOK, TIMER_NO_SHOW_RECOVERY];
+
+/// Timers that still matter after the appointment is over.
+const AFTER_VISIT_TIMERS: [&str; 3] = [TIMER_REVIEW, TIMER_REBOOK, TIMER_NO_SHOW_RECOVERY];
+
+/// A booking from a customer at or above this risk is escalated at intake (SPEC §4).
+const HIGH_RISK_AT_INTAKE: i32 = 80;
 
 /// How long an appointment may wait in `rescheduled` for its new time.
 fn reschedule_wait() -> Duration {
@@ -49,7 +72,11 @@ pub struct ReminderRule {
 /// The engine's timings and guardrail settings (from configuration and the pack).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineSettings {
+    /// The pack's name, recorded on events.
     pub profile: String,
+    /// Templates, terminology and policy overlays.
+    pub pack: Arc<ProfilePack>,
+    pub business: BusinessInfo,
     pub business_timezone: Tz,
     pub quiet_hours: Option<QuietWindow>,
     pub reminders: Vec<ReminderRule>,
@@ -57,32 +84,62 @@ pub struct EngineSettings {
     pub last_send_before_start: Duration,
     /// Completed at end + this, unless marked otherwise (SPEC: 2 h).
     pub completion_grace: Duration,
+    /// Payments are configured: deposits are asked for where the pack's rules say.
+    pub deposits_enabled: bool,
 }
 
-impl Default for EngineSettings {
-    fn default() -> Self {
+impl EngineSettings {
+    /// Settings from a pack: its quiet hours (unless `quiet_hours` overrides them) and
+    /// timings.
+    pub fn from_pack(
+        pack: ProfilePack,
+        business: BusinessInfo,
+        business_timezone: Tz,
+        quiet_hours: Option<Option<QuietWindow>>,
+    ) -> Self {
+        let timings = pack.policy.timings;
         Self {
-            profile: "healthcare".to_string(),
-            business_timezone: Tz::UTC,
-            quiet_hours: Some(QuietWindow {
-                start: NaiveTime::from_hms_opt(21, 0, 0).unwrap_or_default(),
-                end: NaiveTime::from_hms_opt(8, 0, 0).unwrap_or_default(),
-            }),
+            profile: pack.name.clone(),
+            business_timezone,
+            quiet_hours: quiet_hours.unwrap_or(pack.policy.quiet_hours),
             reminders: vec![
                 ReminderRule {
                     kind: "reminder_48h".to_string(),
-                    before_start: Duration::hours(48),
+                    before_start: timings.reminder_48h_before,
                     only_unconfirmed: false,
                 },
                 ReminderRule {
                     kind: "reminder_24h".to_string(),
-                    before_start: Duration::hours(24),
+                    before_start: timings.reminder_24h_before,
                     only_unconfirmed: true,
                 },
             ],
-            last_send_before_start: Duration::hours(2),
-            completion_grace: Duration::hours(2),
+            last_send_before_start: timings.last_send_before_start,
+            completion_grace: timings.completion_grace,
+            deposits_enabled: false,
+            pack: Arc::new(pack),
+            business,
         }
+    }
+
+    fn timings(&self) -> &Timings {
+        &self.pack.policy.timings
+    }
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        let mut settings = Self::from_pack(
+            ProfilePack::default_pack(),
+            BusinessInfo::default(),
+            Tz::UTC,
+            None,
+        );
+        settings.quiet_hours = Some(QuietWindow {
+            start: NaiveTime::from_hms_opt(21, 0, 0).unwrap_or_default(),
+            end: NaiveTime::from_hms_opt(8, 0, 0).unwrap_or_default(),
+        });
+        settings
     }
 }
 
@@ -183,6 +240,7 @@ pub fn decide(
             },
         ) => Ok(reply_received(
             record,
+            customer,
             Reply {
                 intent,
                 confidence,
@@ -191,6 +249,12 @@ pub fn decide(
             },
             ctx,
         )),
+        (Some(record), AppointmentCommand::DepositLinkCreated { url, .. }) => {
+            Ok(deposit::link_created(record, customer, url, ctx))
+        }
+        (Some(record), AppointmentCommand::DepositPaid { payment_ref }) => {
+            Ok(deposit::paid(record, customer, &payment_ref, ctx))
+        }
         (None, AppointmentCommand::TimerFired { tenant_id, key, .. }) => {
             // A timer of an appointment that no longer exists: retire it.
             Ok(Decision {
@@ -248,9 +312,10 @@ fn create(booking: Booking, found: Option<&CustomerRecord>, ctx: &DecideContext<
             .clone()
             .or_else(|| found.and_then(|c| c.timezone.clone())),
         opted_out: found.is_some_and(|c| c.opted_out),
+        history: found.map(|c| c.history.clone()).unwrap_or_default(),
     };
     let zone = resolve_zone(booking.timezone.as_deref(), Some(&customer), ctx.settings);
-    let record = AppointmentRecord {
+    let mut record = AppointmentRecord {
         id: ctx.appointment_id.to_string(),
         tenant_id: booking.tenant_id.clone(),
         customer_id: customer.id.clone(),
@@ -263,18 +328,64 @@ fn create(booking: Booking, found: Option<&CustomerRecord>, ctx: &DecideContext<
         service_type: booking.service_type,
         cancel_url: booking.cancel_url,
         reschedule_url: booking.reschedule_url,
+        service_cost_cents: booking.service_cost_cents,
         version: 1,
         created_at: ctx.now,
         updated_at: ctx.now,
+        deposit: Default::default(),
     };
     let mut commit = Commit {
-        customer: Some(CustomerWrite::Upsert(customer)),
+        customer: Some(CustomerWrite::Upsert(customer.clone())),
         ..Commit::default()
     };
     commit
         .events
         .push(event(&record, "appointment.booked", snapshot(&record), ctx));
     schedule_timers(&record, &mut commit, ctx);
+    // The confirmation goes now, or when quiet hours end — and not at all once the
+    // appointment has started.
+    match schedule_outside_quiet_hours(
+        ctx.now,
+        ctx.now,
+        record.starts_at,
+        zone,
+        ctx.settings.quiet_hours,
+    ) {
+        SendDecision::SendAt(at) => {
+            messages::queue(
+                &mut commit,
+                &record,
+                Some(&customer),
+                zone,
+                Outgoing {
+                    kind: "booking_confirmation".to_string(),
+                    idempotency_key: format!("{}:booking_confirmation", record.id),
+                    not_before: at,
+                    extra: Vec::new(),
+                },
+                ctx,
+            );
+        }
+        SendDecision::Skip => commit.events.push(event(
+            &record,
+            "message.skipped",
+            json!({"kind": "booking_confirmation", "reason": "quiet hours until the start"}),
+            ctx,
+        )),
+    }
+    if deposit::required(&customer, ctx) {
+        deposit::start(&mut record, &customer, &mut commit, ctx);
+    }
+    if customer.history.risk_score >= HIGH_RISK_AT_INTAKE {
+        commit.escalations.push(escalation(
+            &record,
+            "high_risk_booking",
+            "medium",
+            json!({"riskScore": customer.history.risk_score,
+                   "noShows": customer.history.no_shows}),
+            ctx,
+        ));
+    }
     Decision {
         commit: commit.with_appointment(record.clone(), None),
         record: Some(record),
@@ -301,6 +412,7 @@ fn update(
     next.service_type = booking.service_type.or(next.service_type);
     next.cancel_url = booking.cancel_url.or(next.cancel_url);
     next.reschedule_url = booking.reschedule_url.or(next.reschedule_url);
+    next.service_cost_cents = booking.service_cost_cents.or(next.service_cost_cents);
     let moved = booking.starts_at != current.starts_at || booking.ends_at != current.ends_at;
     if moved || current.status == AppointmentStatus::Rescheduled {
         // A new time, or the time of a booking that was waiting in `rescheduled`: the
@@ -414,28 +526,55 @@ fn transition(
         json!({"from": current.status, "to": status, "by": by, "reason": reason}),
         ctx,
     ));
+    // (appointments with an outcome, confirmed, no-shows)
     let mut counters = (0, 0, 0);
     match status {
         AppointmentStatus::Confirmed => {
-            counters.0 = 1;
-            for rule in ctx.settings.reminders.iter().filter(|r| r.only_unconfirmed) {
+            counters.1 = 1;
+            let unconfirmed_only = ctx
+                .settings
+                .reminders
+                .iter()
+                .filter(|r| r.only_unconfirmed)
+                .map(|r| r.kind.as_str())
+                .chain([TIMER_NO_RESPONSE, TIMER_UNCONFIRMED]);
+            for kind in unconfirmed_only {
                 commit
                     .cancel_timers
-                    .push((next.tenant_id.clone(), timer_key(&next.id, &rule.kind)));
+                    .push((next.tenant_id.clone(), timer_key(&next.id, kind)));
             }
         }
         AppointmentStatus::NoShow => {
-            counters.1 = 1;
+            counters = (1, 0, 1);
             cancel_all_timers(&next, &mut commit, ctx);
+            // Recovery reads the customer's updated history, so it runs as its own
+            // step once this commit (and its counters) is in.
+            commit
+                .set_timers
+                .push(appointment_timer(&next, TIMER_NO_SHOW_RECOVERY, ctx.now));
         }
-        AppointmentStatus::Cancelled | AppointmentStatus::Completed => {
+        AppointmentStatus::Completed => {
+            counters.0 = 1;
+            cancel_all_timers(&next, &mut commit, ctx);
+            let review_at = (next.ends_at + ctx.settings.timings().review_after_end).max(ctx.now);
+            commit
+                .set_timers
+                .push(appointment_timer(&next, TIMER_REVIEW, review_at));
+        }
+        AppointmentStatus::Cancelled => {
             cancel_all_timers(&next, &mut commit, ctx);
         }
         AppointmentStatus::InProgress => {
-            for rule in &ctx.settings.reminders {
+            let before_start = ctx
+                .settings
+                .reminders
+                .iter()
+                .map(|r| r.kind.as_str())
+                .chain([TIMER_NO_RESPONSE, TIMER_UNCONFIRMED]);
+            for kind in before_start {
                 commit
                     .cancel_timers
-                    .push((next.tenant_id.clone(), timer_key(&next.id, &rule.kind)));
+                    .push((next.tenant_id.clone(), timer_key(&next.id, kind)));
             }
         }
         AppointmentStatus::Booked | AppointmentStatus::Rescheduled => {}
@@ -443,12 +582,14 @@ fn transition(
     if counters != (0, 0, 0) {
         commit.customer = Some(CustomerWrite::Counters {
             customer_id: next.customer_id.clone(),
-            appointments: 0,
-            confirmed: counters.0,
-            no_shows: counters.1,
-            reschedules: counters.2,
+            appointments: counters.0,
+            confirmed: counters.1,
+            no_shows: counters.2,
+            reschedules: 0,
         });
     }
+    let set: Vec<String> = commit.set_timers.iter().map(|t| t.key.clone()).collect();
+    commit.cancel_timers.retain(|(_, key)| !set.contains(key));
     Ok(Decision {
         commit: commit.with_appointment(next.clone(), Some(current.version)),
         record: Some(next),
@@ -526,6 +667,12 @@ fn timer_fired(
         fired_timers: vec![(record.tenant_id.clone(), key.to_string())],
         ..Commit::default()
     };
+    if AFTER_VISIT_TIMERS.contains(&kind) {
+        return after_visit(record, customer, kind, commit, ctx);
+    }
+    if deposit::DEPOSIT_TIMERS.contains(&kind) {
+        return deposit::timer_fired(record, customer, kind, commit, ctx);
+    }
     let scheduled_for_start = payload
         .get("startsAt")
         .and_then(Value::as_str)
@@ -544,6 +691,26 @@ fn timer_fired(
         }
         TIMER_COMPLETE => {
             return transition_or_nothing(record, AppointmentStatus::Completed, commit, ctx);
+        }
+        TIMER_NO_RESPONSE | TIMER_UNCONFIRMED => {
+            if record.status == AppointmentStatus::Booked {
+                let (reason, priority) = if kind == TIMER_NO_RESPONSE {
+                    ("no_customer_response", "medium")
+                } else {
+                    ("unconfirmed_before_start", "high")
+                };
+                commit.escalations.push(escalation(
+                    record,
+                    reason,
+                    priority,
+                    json!({"startsAt": record.starts_at, "dueAt": due_at}),
+                    ctx,
+                ));
+            }
+            return Decision {
+                record: None,
+                commit,
+            };
         }
         TIMER_RESCHEDULE_WAIT => {
             if record.status == AppointmentStatus::Rescheduled {
@@ -603,44 +770,28 @@ fn timer_fired(
             });
         }
         SendDecision::SendAt(_) => {
-            let Some(phone) = customer.and_then(|c| c.phone_e164.clone()) else {
-                commit.escalations.push(escalation(
-                    record,
-                    "no_contact",
-                    "medium",
-                    json!({"kind": kind}),
-                    ctx,
-                ));
-                return Decision {
-                    record: None,
-                    commit,
-                };
-            };
-            let idempotency_key = reminder_key(record, kind);
-            commit.outbox.push(NewOutbox {
-                id: ctx.ids.new_id(),
-                tenant_id: record.tenant_id.clone(),
-                domain: ProviderDomain::Messaging,
-                kind: kind.to_string(),
-                owner_type: "appointment".to_string(),
-                owner_id: record.id.clone(),
-                idempotency_key: idempotency_key.clone(),
-                payload: json!({
-                    "to": phone,
-                    "channel": "sms",
-                    "body": reminder_body(record, zone),
-                    "appointmentId": record.id,
-                    "customerId": record.customer_id,
-                    "kind": kind,
-                }),
-                not_before: ctx.now,
-            });
-            commit.events.push(event(
+            let queued = messages::queue(
+                &mut commit,
                 record,
-                "message.queued",
-                json!({"kind": kind, "idempotencyKey": idempotency_key, "dueAt": due_at}),
+                customer,
+                zone,
+                Outgoing {
+                    kind: kind.to_string(),
+                    idempotency_key: reminder_key(record, kind),
+                    not_before: ctx.now,
+                    extra: Vec::new(),
+                },
                 ctx,
-            ));
+            );
+            if queued == Queued::Queued && rule.only_unconfirmed {
+                // The last reminder: staff hear if it gets no answer.
+                let check_at = ctx.now + ctx.settings.timings().no_response_after;
+                if check_at < record.starts_at {
+                    commit
+                        .set_timers
+                        .push(appointment_timer(record, TIMER_NO_RESPONSE, check_at));
+                }
+            }
         }
         SendDecision::Skip => {
             commit.fired_timers.clear();
@@ -668,6 +819,148 @@ fn timer_fired(
     }
 }
 
+/// The steps after the visit (SPEC §4): no-show recovery, the review request and the
+/// rebooking offer. They read the customer's history, loaded fresh for them.
+fn after_visit(
+    record: &AppointmentRecord,
+    customer: Option<&CustomerRecord>,
+    kind: &str,
+    mut commit: Commit,
+    ctx: &DecideContext<'_>,
+) -> Decision {
+    let zone = resolve_zone(Some(&record.timezone), customer, ctx.settings);
+    let timings = *ctx.settings.timings();
+    let history = customer.map(|c| c.history.clone()).unwrap_or_default();
+    // No start bounds these: only quiet hours move them.
+    let send_at = match schedule_outside_quiet_hours(
+        ctx.now,
+        ctx.now,
+        ctx.now + Duration::days(2),
+        zone,
+        ctx.settings.quiet_hours,
+    ) {
+        SendDecision::SendAt(at) => at,
+        SendDecision::Skip => ctx.now,
+    };
+    let message = |kind: &str| Outgoing {
+        kind: kind.to_string(),
+        idempotency_key: format!("{}:{}", record.id, kind),
+        not_before: send_at,
+        extra: Vec::new(),
+    };
+    let nothing = |commit: Commit| Decision {
+        record: None,
+        commit,
+    };
+    match kind {
+        TIMER_NO_SHOW_RECOVERY if record.status == AppointmentStatus::NoShow => {
+            let rules = ctx.settings.pack.policy.deposit;
+            let risk = history.risk();
+            let no_shows = u32::try_from(history.no_shows).unwrap_or(0);
+            let deposit_from_now =
+                risk >= rules.risk_threshold || no_shows >= rules.no_show_threshold;
+            commit.events.push(event(
+                record,
+                "customer.risk_recomputed",
+                json!({"customerId": record.customer_id, "riskScore": risk,
+                       "level": crate::domain::risk::RiskLevel::of(risk).as_str(),
+                       "noShows": history.no_shows, "requiresDeposit": deposit_from_now}),
+                ctx,
+            ));
+            let offer = if deposit_from_now {
+                commit.customer = Some(CustomerWrite::Flags {
+                    customer_id: record.customer_id.clone(),
+                    requires_deposit: Some(true),
+                    last_review_request_at: None,
+                });
+                commit.escalations.push(escalation(
+                    record,
+                    "deposit_required",
+                    "low",
+                    json!({"riskScore": risk, "noShows": history.no_shows}),
+                    ctx,
+                ));
+                "rebook_with_deposit"
+            } else {
+                "rebook_offer"
+            };
+            messages::queue(&mut commit, record, customer, zone, message(offer), ctx);
+            nothing(commit)
+        }
+        TIMER_REVIEW if record.status == AppointmentStatus::Completed => {
+            let recently_asked = history
+                .last_review_request_at
+                .is_some_and(|at| at > ctx.now - timings.review_cooldown);
+            let skip = if recently_asked {
+                Some("asked for a review within the cooldown")
+            } else if ctx.settings.business.review_url.is_none() {
+                Some("no review link configured")
+            } else {
+                None
+            };
+            if let Some(reason) = skip {
+                commit.events.push(event(
+                    record,
+                    "review.skipped",
+                    json!({"reason": reason}),
+                    ctx,
+                ));
+                if recently_asked {
+                    // SPEC §4: both the review request and the rebooking offer.
+                    return nothing(commit);
+                }
+            } else if messages::queue(
+                &mut commit,
+                record,
+                customer,
+                zone,
+                message("review_request"),
+                ctx,
+            ) == Queued::Queued
+            {
+                commit.customer = Some(CustomerWrite::Flags {
+                    customer_id: record.customer_id.clone(),
+                    requires_deposit: None,
+                    last_review_request_at: Some(send_at),
+                });
+            }
+            commit.set_timers.push(appointment_timer(
+                record,
+                TIMER_REBOOK,
+                send_at + timings.rebook_after_review,
+            ));
+            nothing(commit)
+        }
+        TIMER_REBOOK if record.status == AppointmentStatus::Completed => {
+            let offer = if history.requires_deposit {
+                "rebook_with_deposit"
+            } else {
+                "rebook_offer"
+            };
+            messages::queue(&mut commit, record, customer, zone, message(offer), ctx);
+            nothing(commit)
+        }
+        _ => nothing(commit),
+    }
+}
+
+/// One of the appointment's timers, due at `due_at`.
+pub(crate) fn appointment_timer(
+    record: &AppointmentRecord,
+    kind: &str,
+    due_at: DateTime<Utc>,
+) -> TimerSpec {
+    TimerSpec {
+        tenant_id: record.tenant_id.clone(),
+        key: timer_key(&record.id, kind),
+        owner_type: "appointment".to_string(),
+        owner_id: record.id.clone(),
+        kind: kind.to_string(),
+        due_at,
+        payload: json!({"startsAt": record.starts_at.to_rfc3339()}),
+    }
+}
+
 /// The minimum confidence for a reply to act on its intent (SPEC §4).
 pub const REPLY_CONFIDENCE_FLOOR: f64 = 0.7;
 
@@ -686,13 +979,21 @@ struct Reply<'a> {
 /// with its excerpt. Every reply is recorded as a `message.received` event (intent,
 /// confidence and a short excerpt; never the phone number).
 ///
-/// The automatic answers (thank-you, cancel / reschedule link) need the profile packs'
-/// templates and are not sent yet.
+/// Each acted-on intent is answered: a thank-you for a confirmation, the booking
+/// system's reschedule or cancel link (or the business phone) otherwise.
 fn reply_received(
     record: &AppointmentRecord,
+    customer: Option<&CustomerRecord>,
     reply: Reply<'_>,
     ctx: &DecideContext<'_>,
 ) -> Decision {
+    let zone = resolve_zone(Some(&record.timezone), customer, ctx.settings);
+    let answer = |kind: &str| Outgoing {
+        kind: kind.to_string(),
+        idempotency_key: format!("{}:{}:{}", record.id, kind, reply.message_sid),
+        not_before: ctx.now,
+        extra: Vec::new(),
+    };
     let excerpt = reply_excerpt(reply.excerpt);
     let intent = if reply.confidence < REPLY_CONFIDENCE_FLOOR {
         Intent::Unclear
@@ -740,27 +1041,57 @@ fn reply_received(
                     ctx,
                 ) {
                     decision.commit.events.insert(0, received(record));
+                    if let Some(confirmed) = &decision.record {
+                        messages::queue(
+                            &mut decision.commit,
+                            confirmed,
+                            customer,
+                            zone,
+                            answer("confirm_ack"),
+                            ctx,
+                        );
+                    }
                     return decision;
                 }
             }
             // Already confirmed, or waiting for a new time: nothing to change.
         }
-        Intent::Cancel => commit.escalations.push(escalation(
-            record,
-            "customer_wants_to_cancel",
-            "high",
-            json!({"cancelUrl": record.cancel_url, "excerpt": excerpt,
-                   "confidence": reply.confidence, "messageSid": reply.message_sid}),
-            ctx,
-        )),
-        Intent::Reschedule => commit.escalations.push(escalation(
-            record,
-            "customer_wants_to_reschedule",
-            "low",
-            json!({"rescheduleUrl": record.reschedule_url, "excerpt": excerpt,
-                   "confidence": reply.confidence, "messageSid": reply.message_sid}),
-            ctx,
-        )),
+        Intent::Cancel => {
+            commit.escalations.push(escalation(
+                record,
+                "customer_wants_to_cancel",
+                "high",
+                json!({"cancelUrl": record.cancel_url, "excerpt": excerpt,
+                       "confidence": reply.confidence, "messageSid": reply.message_sid}),
+                ctx,
+            ));
+            messages::queue(
+                &mut commit,
+                record,
+                customer,
+                zone,
+                answer("cancel_reply"),
+                ctx,
+            );
+        }
+        Intent::Reschedule => {
+            commit.escalations.push(escalation(
+                record,
+                "customer_wants_to_reschedule",
+                "low",
+                json!({"rescheduleUrl": record.reschedule_url, "excerpt": excerpt,
+                       "confidence": reply.confidence, "messageSid": reply.message_sid}),
+                ctx,
+            ));
+            messages::queue(
+                &mut commit,
+                record,
+                customer,
+                zone,
+                answer("reschedule_reply"),
+                ctx,
+            );
+        }
         Intent::Unclear => commit.escalations.push(escalation(
             record,
             "unclear_reply",
@@ -792,13 +1123,21 @@ pub enum OutboxGate {
     Missed(String),
 }
 
-/// Re-checks a reminder queued earlier, at the moment it would go to the provider.
+/// Whether a queued message of `kind` is re-checked against its appointment at send
+/// time (see [`gate_outbox`]). Answers to the customer go as they are.
+pub fn is_gated(kind: &str) -> bool {
+    !RESPONSE_KINDS.contains(&kind)
+}
+
+/// Re-checks a message queued earlier, at the moment it would go to the provider.
 ///
 /// Between queueing and sending — retries, an open breaker, downtime — the appointment
 /// may have been cancelled, confirmed or moved, and the clock may have entered quiet
-/// hours or passed start − 2 h. The rules are the ones `timer_fired` applied when it
-/// queued the message, applied again to the committed state of `now`. Kinds other
-/// than the configured reminders pass unchanged.
+/// hours or passed the message's last allowed instant. For reminders the rules are the
+/// ones `timer_fired` applied when it queued them, applied again to the committed state
+/// of `now`. The booking confirmation must still be about an open appointment, before
+/// its start; messages after the visit only wait out quiet hours. Answers to the
+/// customer ([`RESPONSE_KINDS`]) pass unchanged.
 pub fn gate_outbox(
     record: Option<&AppointmentRecord>,
     kind: &str,
@@ -806,24 +1145,37 @@ pub fn gate_outbox(
     now: DateTime<Utc>,
     settings: &EngineSettings,
 ) -> OutboxGate {
-    let Some(rule) = settings.reminders.iter().find(|r| r.kind == kind) else {
+    if !is_gated(kind) {
         return OutboxGate::Send;
-    };
+    }
     let Some(record) = record else {
         return OutboxGate::Drop("the appointment no longer exists".to_string());
     };
-    if reminder_key(record, kind) != idempotency_key {
-        return OutboxGate::Drop(format!(
-            "superseded: the appointment now starts at {}",
-            record.starts_at.to_rfc3339()
-        ));
-    }
-    match record.status {
-        AppointmentStatus::Booked => {}
-        AppointmentStatus::Confirmed if !rule.only_unconfirmed => {}
-        status => return OutboxGate::Drop(format!("the appointment is {status}")),
-    }
-    let latest = record.starts_at - settings.last_send_before_start;
+    let latest = if let Some(rule) = settings.reminders.iter().find(|r| r.kind == kind) {
+        if reminder_key(record, kind) != idempotency_key {
+            return OutboxGate::Drop(format!(
+                "superseded: the appointment now starts at {}",
+                record.starts_at.to_rfc3339()
+            ));
+        }
+        match record.status {
+            AppointmentStatus::Booked => {}
+            AppointmentStatus::Confirmed if !rule.only_unconfirmed => {}
+            status => return OutboxGate::Drop(format!("the appointment is {status}")),
+        }
+        record.starts_at - settings.last_send_before_start
+    } else if kind == "booking_confirmation" {
+        match record.status {
+            AppointmentStatus::Booked
+            | AppointmentStatus::Confirmed
+            | AppointmentStatus::Rescheduled => {}
+            status => return OutboxGate::Drop(format!("the appointment is {status}")),
+        }
+        record.starts_at
+    } else {
+        // After the visit: no start bounds it, only quiet hours hold it.
+        now + Duration::days(2)
+    };
     let zone = resolve_zone(Some(&record.timezone), None, settings);
     match schedule_outside_quiet_hours(now, now, latest, zone, settings.quiet_hours) {
         SendDecision::SendAt(at) if at > now => OutboxGate::Hold(at),
@@ -864,17 +1216,10 @@ pub fn reminder_key(record: &AppointmentRecord, kind: &str) -> String {
 }
 
 fn schedule_timers(record: &AppointmentRecord, commit: &mut Commit, ctx: &DecideContext<'_>) {
-    let payload = json!({"startsAt": record.starts_at.to_rfc3339()});
     let mut set = |kind: &str, due_at: DateTime<Utc>| {
-        commit.set_timers.push(TimerSpec {
-            tenant_id: record.tenant_id.clone(),
-            key: timer_key(&record.id, kind),
-            owner_type: "appointment".to_string(),
-            owner_id: record.id.clone(),
-            kind: kind.to_string(),
-            due_at,
-            payload: payload.clone(),
-        });
+        commit
+            .set_timers
+            .push(appointment_timer(record, kind, due_at));
     };
     for rule in &ctx.settings.reminders {
         let due = record.starts_at - rule.before_start;
@@ -882,6 +1227,10 @@ fn schedule_timers(record: &AppointmentRecord, commit: &mut Commit, ctx: &Decide
         if due > ctx.now {
             set(&rule.kind, due);
         }
+    }
+    let unconfirmed_check = record.starts_at - ctx.settings.timings().unconfirmed_escalation_before;
+    if unconfirmed_check > ctx.now {
+        set(TIMER_UNCONFIRMED, unconfirmed_check);
     }
     set(TIMER_START, record.starts_at);
     set(
@@ -896,20 +1245,18 @@ fn cancel_all_timers(record: &AppointmentRecord, commit: &mut Commit, ctx: &Deci
         .reminders
         .iter()
         .map(|r| r.kind.as_str())
-        .chain([TIMER_START, TIMER_COMPLETE, TIMER_RESCHEDULE_WAIT]);
+        .chain([
+            TIMER_START,
+            TIMER_COMPLETE,
+            TIMER_RESCHEDULE_WAIT,
+            TIMER_NO_RESPONSE,
+            TIMER_UNCONFIRMED,
+        ]);
     for kind in kinds {
         commit
             .cancel_timers
             .push((record.tenant_id.clone(), timer_key(&record.id, kind)));
     }
-}
-
-fn reminder_body(record: &AppointmentRecord, zone: Tz) -> String {
-    let local = record.starts_at.with_timezone(&zone);
-    format!(
-        "Reminder: your appointment is on {}. Reply YES to confirm. Reply STOP to opt out.",
-        local.format("%a %b %-d at %-I:%M %p")
-    )
 }
 
 fn snapshot(record: &AppointmentRecord) -> Value {
@@ -923,47 +1270,6 @@ fn snapshot(record: &AppointmentRecord) -> Value {
         "externalId": record.external_id,
         "serviceType": record.service_type,
     })
-}
-
-fn event(
-    record: &AppointmentRecord,
-    event_type: &str,
-    payload: Value,
-    ctx: &DecideContext<'_>,
-) -> NewEvent {
-    NewEvent {
-        event_id: ctx.ids.new_id(),
-        tenant_id: record.tenant_id.clone(),
-        event_type: event_type.to_string(),
-        aggregate_type: "appointment".to_string(),
-        aggregate_id: record.id.clone(),
-        aggregate_version: record.version,
-        occurred_at: ctx.now,
-        profile: ctx.settings.profile.clone(),
-        payload,
-        workflow_id: None,
-        correlation_id: None,
-        causation_id: None,
-    }
-}
-
-fn escalation(
-    record: &AppointmentRecord,
-    reason: &str,
-    priority: &str,
-    details: Value,
-    ctx: &DecideContext<'_>,
-) -> NewEscalation {
-    NewEscalation {
-        id: ctx.ids.new_id(),
-        tenant_id: record.tenant_id.clone(),
-        appointment_id: Some(record.id.clone()),
-        customer_id: Some(record.customer_id.clone()),
-        reason: reason.to_string(),
-        priority: priority.to_string(),
-        details,
-        created_at: ctx.now,
-    }
 }
 
 impl Commit {
@@ -1003,6 +1309,14 @@ mod tests {
         current: Option<&AppointmentRecord>,
         command: AppointmentCommand,
     ) -> Result<Decision, EngineError> {
+        apply_for(current, None, command)
+    }
+
+    fn apply_for(
+        current: Option<&AppointmentRecord>,
+        customer: Option<&CustomerRecord>,
+        command: AppointmentCommand,
+    ) -> Result<Decision, EngineError> {
         let settings = EngineSettings::default();
         let ctx = DecideContext {
             now: now(),
@@ -1010,7 +1324,30 @@ mod tests {
             ids: &UuidV7,
             appointment_id: ID,
         };
-        decide(current, None, command, &ctx)
+        decide(current, customer, command, &ctx)
+    }
+
+    /// The appointment's customer, reachable by SMS.
+    fn texting_customer(record: &AppointmentRecord) -> CustomerRecord {
+        CustomerRecord {
+            id: record.customer_id.clone(),
+            tenant_id: record.tenant_id.clone(),
+            phone_e164: Some("+15550001111".into()),
+            name: Some("Jane Smith".into()),
+            email: None,
+            timezone: None,
+            opted_out: false,
+            history: Default::default(),
+        }
+    }
+
+    fn outbox_kinds(decision: &Decision) -> Vec<&str> {
+        decision
+            .commit
+            .outbox
+            .iter()
+            .map(|o| o.kind.as_str())
+            .collect()
     }
 
     fn booked(external_id: &str, starts_at: &str) -> AppointmentRecord {
@@ -1229,18 +1566,45 @@ mod tests {
     #[test]
     fn a_confident_confirm_confirms_and_cancels_the_24h_reminder() {
         let current = booked("inv-1", "2031-03-20T15:00:00Z");
-        let decision = apply(Some(&current), reply(Intent::Confirm, 0.95, "yes 👍")).expect("ok");
+        let jane = texting_customer(&current);
+        let decision = apply_for(
+            Some(&current),
+            Some(&jane),
+            reply(Intent::Confirm, 0.95, "yes 👍"),
+        )
+        .expect("ok");
         let next = decision.record.clone().expect("changed");
         assert_eq!(next.status, AppointmentStatus::Confirmed);
         assert_eq!(
             event_types(&decision),
-            ["message.received", "appointment.confirmed"]
+            [
+                "message.received",
+                "appointment.confirmed",
+                "message.queued"
+            ]
         );
+        let cancelled: Vec<&str> = decision
+            .commit
+            .cancel_timers
+            .iter()
+            .map(|(_, key)| key.as_str())
+            .collect();
         assert_eq!(
-            decision.commit.cancel_timers,
-            vec![(next.tenant_id.clone(), timer_key(ID, "reminder_24h"))]
+            cancelled,
+            [
+                timer_key(ID, "reminder_24h"),
+                timer_key(ID, TIMER_NO_RESPONSE),
+                timer_key(ID, TIMER_UNCONFIRMED)
+            ]
         );
         assert!(decision.commit.escalations.is_empty());
+        assert_eq!(outbox_kinds(&decision), ["confirm_ack"], "a thank-you");
+        let ack = &decision.commit.outbox[0];
+        assert!(ack.payload["body"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Jane"));
+        assert_eq!(ack.idempotency_key, format!("{ID}:confirm_ack:SM1"));
         let payload = &decision.commit.events[0].payload;
         assert_eq!(payload["intent"], "confirm");
         assert_eq!(payload["excerpt"], "yes 👍");
@@ -1264,7 +1628,27 @@ mod tests {
         .expect("ok");
         assert!(cancel.record.is_none(), "never cancels");
         assert!(cancel.commit.appointment.is_none());
-        assert_eq!(reasons(&cancel), [("customer_wants_to_cancel", "high")]);
+        assert_eq!(
+            reasons(&cancel),
+            [
+                ("customer_wants_to_cancel", "high"),
+                ("no_contact", "medium")
+            ],
+            "no number to answer on: staff are told"
+        );
+        let jane = texting_customer(&current);
+        let answered = apply_for(
+            Some(&current),
+            Some(&jane),
+            reply(Intent::Cancel, 0.9, "I need to cancel"),
+        )
+        .expect("ok");
+        assert_eq!(reasons(&answered), [("customer_wants_to_cancel", "high")]);
+        assert_eq!(outbox_kinds(&answered), ["cancel_reply"]);
+        assert!(answered.commit.outbox[0].payload["body"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("https://example.com/c"));
         assert_eq!(
             cancel.commit.escalations[0].details["cancelUrl"],
             "https://example.com/c"
@@ -1275,7 +1659,18 @@ mod tests {
         )
         .expect("ok");
         assert!(moved.record.is_none());
-        assert_eq!(reasons(&moved), [("customer_wants_to_reschedule", "low")]);
+        assert_eq!(reasons(&moved)[0], ("customer_wants_to_reschedule", "low"));
+        let moved = apply_for(
+            Some(&current),
+            Some(&jane),
+            reply(Intent::Reschedule, 0.9, "can we move it"),
+        )
+        .expect("ok");
+        assert_eq!(outbox_kinds(&moved), ["reschedule_reply"]);
+        assert!(moved.commit.outbox[0].payload["body"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("https://example.com/r"));
         assert_eq!(
             moved.commit.escalations[0].details["rescheduleUrl"],
             "https://example.com/r"

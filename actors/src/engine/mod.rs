@@ -4,9 +4,11 @@
 pub mod appointment_actor;
 pub mod commands;
 pub mod decide;
+pub mod deposit;
 pub mod directory;
 pub mod error;
 pub mod inbox;
+pub mod messages;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,10 +17,10 @@ use actix::prelude::*;
 
 use crate::ports::clock::Clock;
 use crate::ports::ids::IdGen;
-use crate::ports::providers::MessagingProvider;
+use crate::ports::providers::{MessagingProvider, PaymentProvider};
 use crate::ports::store::{AppointmentRecord, InboxAccept, NewInbox, Store};
 use crate::resilience::token_bucket::TokenBucket;
-use crate::supervisors::{MessagingSupervisor, OutboxChanged};
+use crate::supervisors::{MessagingSupervisor, OutboxChanged, PaymentSupervisor};
 use crate::timers::{TimerService, TimersChanged};
 pub use commands::{Actor as ChangedBy, AppointmentCommand, Booking, CustomerInfo};
 pub use decide::{EngineSettings, ReminderRule};
@@ -41,6 +43,8 @@ pub struct EngineDeps {
     pub timers: Option<Recipient<TimersChanged>>,
     /// Where actors report new messaging outbox work.
     pub messaging: Option<Recipient<OutboxChanged>>,
+    /// Where actors report new payment outbox work (when payments are configured).
+    pub payments: Option<Recipient<OutboxChanged>>,
 }
 
 /// The ports a running engine uses.
@@ -85,19 +89,35 @@ pub struct Engine {
     pub directory: Addr<Directory>,
     pub timers: Addr<TimerService>,
     pub messaging: Addr<MessagingSupervisor>,
+    /// Present when payments are configured.
+    pub payments: Option<Addr<PaymentSupervisor>>,
     pub inbox: Addr<InboxProcessor>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGen>,
+    settings: Arc<EngineSettings>,
 }
 
 impl Engine {
     /// Starts the engine's actors on the current actix system.
     pub fn start(ports: EnginePorts, settings: EngineSettings, options: EngineOptions) -> Self {
-        // The timer service and the supervisor need the directory, and the actors need
-        // both: create their contexts first, start them once the directory exists.
+        Self::start_with_payments(ports, None, settings, options)
+    }
+
+    /// [`Engine::start`], with a payment provider for deposits (SPEC §4).
+    pub fn start_with_payments(
+        ports: EnginePorts,
+        payments: Option<Arc<dyn PaymentProvider>>,
+        settings: EngineSettings,
+        options: EngineOptions,
+    ) -> Self {
+        // The timer service and the supervisors need the directory, and the actors need
+        // them: create their contexts first, start them once the directory exists.
         let timer_ctx = Context::<TimerService>::new();
         let messaging_ctx = Context::<MessagingSupervisor>::new();
+        let payments_ctx = payments
+            .as_ref()
+            .map(|_| Context::<PaymentSupervisor>::new());
         let deps = Arc::new(EngineDeps {
             store: ports.store.clone(),
             clock: ports.clock.clone(),
@@ -105,6 +125,7 @@ impl Engine {
             settings: settings.clone(),
             timers: Some(timer_ctx.address().recipient()),
             messaging: Some(messaging_ctx.address().recipient()),
+            payments: payments_ctx.as_ref().map(|c| c.address().recipient()),
         });
         let tenant_id = options.tenant_id.clone();
         let directory = Directory::new(deps, options.idle_timeout).start();
@@ -121,10 +142,23 @@ impl Engine {
             directory.clone(),
         )
         .start();
+        let payments = match (payments_ctx, payments) {
+            (Some(ctx), Some(provider)) => Some(ctx.run(PaymentSupervisor::new(
+                tenant_id.clone(),
+                ports.store.clone(),
+                ports.clock.clone(),
+                ports.ids.clone(),
+                provider,
+                inbox.clone(),
+                options.seed,
+            ))),
+            _ => None,
+        };
         let store = ports.store.clone();
         let clock = ports.clock.clone();
         let ids = ports.ids.clone();
         let bucket = TokenBucket::twilio(options.messaging_rate_per_sec, ports.clock.now());
+        let shared_settings = Arc::new(settings.clone());
         let messaging = messaging_ctx.run(MessagingSupervisor::new(
             tenant_id,
             ports.store,
@@ -140,11 +174,33 @@ impl Engine {
             directory,
             timers,
             messaging,
+            payments,
             inbox,
             store,
             clock,
             ids,
+            settings: shared_settings,
         }
+    }
+
+    /// The business rules the engine runs with (the pack, timings, business details).
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    /// The engine's time (the `Clock` port: virtual in tests).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// A new id from the engine's generator.
+    pub fn new_id(&self) -> String {
+        self.ids.new_id()
+    }
+
+    /// Tells the messaging supervisor that outbox rows were committed outside an actor.
+    pub fn outbox_changed(&self) {
+        self.messaging.do_send(OutboxChanged);
     }
 
     /// Stops the engine's actors: timers first (nothing new fires), then the
@@ -154,6 +210,9 @@ impl Engine {
         let _ = self.timers.send(Shutdown).await;
         let _ = self.inbox.send(Shutdown).await;
         let _ = self.messaging.send(Shutdown).await;
+        if let Some(payments) = &self.payments {
+            let _ = payments.send(Shutdown).await;
+        }
         let _ = self.directory.send(Shutdown).await;
     }
 

@@ -82,10 +82,81 @@ pub struct AppointmentRecord {
     pub service_type: Option<String>,
     pub cancel_url: Option<String>,
     pub reschedule_url: Option<String>,
+    /// The service's price in the currency's minor unit, when known.
+    #[serde(default)]
+    pub service_cost_cents: Option<i64>,
     /// Incremented by every commit that changes the appointment.
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Where the appointment's deposit workflow stands (SPEC §4).
+    #[serde(default)]
+    pub deposit: DepositState,
+}
+
+/// The deposit workflow of one appointment: asked for at intake when the customer's
+/// risk or no-shows require it, never charged or enforced by the engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepositState {
+    pub status: DepositStatus,
+    /// In the currency's minor unit.
+    pub amount_cents: Option<i64>,
+    /// The payment link sent to the customer.
+    pub link: Option<String>,
+    /// Steps taken: the version of the workflow's `workflow_instances` row.
+    pub steps: i64,
+}
+
+/// A deposit's progress.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DepositStatus {
+    /// No deposit asked for.
+    #[default]
+    None,
+    /// A payment link is being created.
+    Requested,
+    /// The link was sent; waiting for the payment.
+    AwaitingPayment,
+    /// The one reminder was sent; still waiting.
+    Reminded,
+    Paid,
+    /// Not paid in time: staff were told (nothing is cancelled).
+    NotPaid,
+}
+
+impl DepositStatus {
+    pub const ALL: [DepositStatus; 6] = [
+        Self::None,
+        Self::Requested,
+        Self::AwaitingPayment,
+        Self::Reminded,
+        Self::Paid,
+        Self::NotPaid,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Requested => "requested",
+            Self::AwaitingPayment => "awaiting_payment",
+            Self::Reminded => "reminded",
+            Self::Paid => "paid",
+            Self::NotPaid => "not_paid",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Still waiting for the customer to pay.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            Self::Requested | Self::AwaitingPayment | Self::Reminded
+        )
+    }
 }
 
 /// A customer as the booking system describes them.
@@ -101,6 +172,39 @@ pub struct CustomerRecord {
     /// reply handling, never changed by a booking.
     #[serde(default)]
     pub opted_out: bool,
+    /// What the engine knows of the customer's past (risk, deposits, reviews).
+    #[serde(default)]
+    pub history: CustomerHistory,
+}
+
+/// A customer's record of past appointments and what it implies. Counters change only
+/// through [`CustomerWrite::Counters`]; the store recomputes `risk_score` with them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerHistory {
+    /// Appointments that reached an outcome (completed or no-show).
+    pub appointments: i32,
+    pub confirmed: i32,
+    pub no_shows: i32,
+    pub reschedules: i32,
+    pub payment_past_due: bool,
+    /// 0–100 (SPEC §4), as last recomputed.
+    pub risk_score: i32,
+    /// New bookings ask for a deposit.
+    pub requires_deposit: bool,
+    pub last_review_request_at: Option<DateTime<Utc>>,
+}
+
+impl CustomerHistory {
+    /// The risk score these counts give.
+    pub fn risk(&self) -> u8 {
+        crate::domain::risk::risk_score(&crate::domain::risk::RiskInputs {
+            no_shows: u32::try_from(self.no_shows).unwrap_or(0),
+            appointments: u32::try_from(self.appointments).unwrap_or(0),
+            confirmations: u32::try_from(self.confirmed).unwrap_or(0),
+            reschedules: u32::try_from(self.reschedules).unwrap_or(0),
+            payment_past_due: self.payment_past_due,
+        })
+    }
 }
 
 /// A change to a customer inside a commit.
@@ -108,7 +212,15 @@ pub struct CustomerRecord {
 pub enum CustomerWrite {
     /// Insert, or update name/email/zone of the customer with this id.
     Upsert(CustomerRecord),
-    /// Add to the customer's counters (concurrent appointments may do this at once).
+    /// Set flags the engine decides: deposits required from now on, when a review
+    /// was last asked for. `None` leaves a flag as it is.
+    Flags {
+        customer_id: String,
+        requires_deposit: Option<bool>,
+        last_review_request_at: Option<DateTime<Utc>>,
+    },
+    /// Add to the customer's counters (concurrent appointments may do this at once);
+    /// the store recomputes the risk score from the new counts in the same transaction.
     Counters {
         customer_id: String,
         appointments: i32,
@@ -313,6 +425,8 @@ impl OutboxUpdate {
 pub struct SentBy {
     pub provider: String,
     pub status: String,
+    /// When the provider accepted it.
+    pub at: DateTime<Utc>,
 }
 
 /// Something a person must look at.
@@ -465,6 +579,15 @@ pub trait Store: Send + Sync + 'static {
         &self,
         customer_ids: Vec<String>,
     ) -> BoxFuture<'static, StoreResult<Vec<String>>>;
+
+    /// How many automated messages each of `customer_ids` was sent after `since`,
+    /// not counting the kinds the cap exempts (SPEC §5's rolling cap). Customers sent
+    /// none may be left out.
+    fn sent_since_among(
+        &self,
+        customer_ids: Vec<String>,
+        since: DateTime<Utc>,
+    ) -> BoxFuture<'static, StoreResult<Vec<(String, u32)>>>;
 
     /// An appointment and its customer, read together (what an actor loads at start).
     fn load_appointment_and_customer(

@@ -9,8 +9,9 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde_json::{json, Value};
 
+use crate::domain::message_cap;
 use crate::engine::commands::AppointmentCommand;
-use crate::engine::decide::{gate_outbox, EngineSettings, OutboxGate};
+use crate::engine::decide::{gate_outbox, is_gated, EngineSettings, OutboxGate};
 use crate::engine::directory::{Directory, Peek, Route};
 use crate::engine::error::EngineError;
 use crate::ports::clock::Clock;
@@ -97,6 +98,10 @@ pub struct MessagingSupervisor {
     policy: RetryPolicy,
     rng: StdRng,
     in_flight: HashSet<String>,
+    /// Rows in flight that count against their customer's cap: row id → customer.
+    in_flight_customer: HashMap<String, String>,
+    /// Per customer, how many of those.
+    capped_in_flight: HashMap<String, u32>,
     /// Counts recorded outcomes; with `settled`, tells a stale read from a fresh one.
     epoch: u64,
     /// Rows whose outcome was recorded after the running poll read the outbox (by the
@@ -144,6 +149,8 @@ impl MessagingSupervisor {
             policy: RetryPolicy::messaging(),
             rng: StdRng::seed_from_u64(seed),
             in_flight: HashSet::new(),
+            in_flight_customer: HashMap::new(),
+            capped_in_flight: HashMap::new(),
             epoch: 0,
             settled: HashMap::new(),
             polling: false,
@@ -262,11 +269,19 @@ impl MessagingSupervisor {
                 .iter()
                 .filter_map(|row| customer_of(row).map(str::to_string))
                 .collect();
+            let since = self.clock.now() - message_cap::window();
+            let sent = self.store.sent_since_among(customers.clone(), since);
             let opted_out = self.store.opted_out_among(customers);
             let me = ctx.address();
             actix::spawn(async move {
                 let result = match claim.await {
-                    Ok(()) => opted_out.await.map(|ids| ids.into_iter().collect()),
+                    Ok(()) => match (opted_out.await, sent.await) {
+                        (Ok(out), Ok(sent)) => Ok(Recipients {
+                            opted_out: out.into_iter().collect(),
+                            sent_in_window: sent.into_iter().collect(),
+                        }),
+                        (Err(error), _) | (_, Err(error)) => Err(error),
+                    },
                     Err(error) => Err(error),
                 };
                 me.do_send(Claimed {
@@ -301,9 +316,8 @@ impl MessagingSupervisor {
         let key = row.item.idempotency_key.clone();
         let provider_ref = row.provider_ref.clone();
         let kind = row.item.kind.clone();
-        let gated = (row.item.owner_type == "appointment"
-            && self.settings.reminders.iter().any(|r| r.kind == kind))
-        .then(|| row.item.owner_id.clone());
+        let gated = (row.item.owner_type == "appointment" && is_gated(&kind))
+            .then(|| row.item.owner_id.clone());
         let settings = self.settings.clone();
         let clock = self.clock.clone();
         let directory = self.directory.clone();
@@ -355,6 +369,70 @@ impl MessagingSupervisor {
         });
     }
 
+    /// SPEC §5: at most the pack's cap of automated messages per customer per rolling
+    /// 24 h — those sent (from the store) plus those this supervisor has in flight.
+    fn over_cap(
+        &self,
+        row: &OutboxRecord,
+        customer: Option<&str>,
+        recipients: &Recipients,
+    ) -> bool {
+        let Some(customer) = customer else {
+            return false;
+        };
+        if message_cap::EXEMPT_KINDS.contains(&row.item.kind.as_str()) {
+            return false;
+        }
+        let sent = recipients
+            .sent_in_window
+            .get(customer)
+            .copied()
+            .unwrap_or(0);
+        let in_flight = self.capped_in_flight.get(customer).copied().unwrap_or(0);
+        usize::try_from(sent + in_flight).unwrap_or(usize::MAX)
+            >= self.settings.pack.policy.message_cap
+    }
+
+    /// Not sent: over the cap. The row is closed and staff are told (SPEC §5).
+    fn settle_capped(&mut self, row: OutboxRecord, ctx: &mut Context<Self>) {
+        let commit = Commit {
+            escalations: vec![NewEscalation {
+                id: self.ids.new_id(),
+                tenant_id: row.item.tenant_id.clone(),
+                appointment_id: (row.item.owner_type == "appointment")
+                    .then(|| row.item.owner_id.clone()),
+                customer_id: customer_of(&row).map(str::to_string),
+                reason: "message_cap_reached".to_string(),
+                priority: "medium".to_string(),
+                details: json!({"kind": row.item.kind, "outboxId": row.item.id,
+                                "cap": self.settings.pack.policy.message_cap}),
+                created_at: self.clock.now(),
+            }],
+            ..Commit::default()
+        };
+        let store = self.store.clone();
+        ctx.spawn(
+            async move { store.commit(commit).await }
+                .into_actor(self)
+                .map(|r, _, _| {
+                    if let Err(error) = r {
+                        tracing::warn!(%error, "cannot record the message_cap_reached escalation");
+                    }
+                }),
+        );
+        let update = OutboxUpdate::Done {
+            id: row.item.id.clone(),
+            provider_ref: None,
+            sent: None,
+        };
+        self.write(update, ctx);
+        self.tell_owner(
+            &row,
+            None,
+            Some("not sent: message cap reached".to_string()),
+        );
+    }
+
     fn settle_done(&mut self, row: OutboxRecord, receipt: SendReceipt, ctx: &mut Context<Self>) {
         let provider_ref = receipt.provider_ref;
         let update = OutboxUpdate::Done {
@@ -363,6 +441,7 @@ impl MessagingSupervisor {
             sent: Some(SentBy {
                 provider: self.provider.name().to_string(),
                 status: receipt.status,
+                at: self.clock.now(),
             }),
         };
         self.write(update, ctx);
@@ -687,8 +766,15 @@ struct Attempted {
 #[rtype(result = "()")]
 struct Claimed {
     rows: Vec<OutboxRecord>,
-    /// The batch's customers who opted out.
-    result: Result<HashSet<String>, crate::ports::store::StoreError>,
+    result: Result<Recipients, crate::ports::store::StoreError>,
+}
+
+/// What the send-time guardrails need to know of a batch's customers.
+struct Recipients {
+    /// Who opted out.
+    opted_out: HashSet<String>,
+    /// Automated messages each was sent in the cap's window.
+    sent_in_window: HashMap<String, u32>,
 }
 
 impl Handler<ReplayDeadLetter> for MessagingSupervisor {
@@ -714,9 +800,23 @@ impl Handler<Claimed> for MessagingSupervisor {
 
     fn handle(&mut self, Claimed { rows, result }: Claimed, ctx: &mut Self::Context) {
         match result {
-            Ok(opted_out) => {
+            Ok(recipients) => {
                 for row in rows {
-                    let out = customer_of(&row).is_some_and(|c| opted_out.contains(c));
+                    let customer = customer_of(&row).map(str::to_string);
+                    let out = customer
+                        .as_deref()
+                        .is_some_and(|c| recipients.opted_out.contains(c));
+                    if !out && self.over_cap(&row, customer.as_deref(), &recipients) {
+                        self.settle_capped(row, ctx);
+                        continue;
+                    }
+                    if let (Some(customer), false) = (customer, out) {
+                        if !message_cap::EXEMPT_KINDS.contains(&row.item.kind.as_str()) {
+                            *self.capped_in_flight.entry(customer.clone()).or_default() += 1;
+                            self.in_flight_customer
+                                .insert(row.item.id.clone(), customer);
+                        }
+                    }
                     self.attempt(row, out, ctx);
                 }
             }
@@ -841,6 +941,14 @@ impl Handler<Written> for MessagingSupervisor {
         self.epoch += 1;
         self.settled.insert(id.clone(), self.epoch);
         self.in_flight.remove(&id);
+        if let Some(customer) = self.in_flight_customer.remove(&id) {
+            if let Some(count) = self.capped_in_flight.get_mut(&customer) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    self.capped_in_flight.remove(&customer);
+                }
+            }
+        }
         // Read again when the window has room for a batch and work was left unread, or
         // when nothing is in flight (the read also arms the wake-up for retries).
         let room = self.in_flight.len() <= LOW_WATER && self.want_more;
@@ -912,10 +1020,18 @@ mod tests {
 
         eventually("both reminders settled", || {
             let outbox = store.snapshot().outbox;
-            outbox.len() == 2 && outbox.values().all(|o| o.status == OutboxStatus::Done)
+            let reminders: Vec<_> = outbox
+                .values()
+                .filter(|o| o.item.kind == "reminder_48h")
+                .collect();
+            reminders.len() == 2 && reminders.iter().all(|o| o.status == OutboxStatus::Done)
         })
         .await;
-        let delivered = provider.delivered();
+        let delivered: Vec<_> = provider
+            .delivered()
+            .into_iter()
+            .filter(|m| m.idempotency_key.contains(":reminder_48h:"))
+            .collect();
         assert_eq!(delivered.len(), 1, "only the other customer's reminder");
         assert_eq!(delivered[0].to, "+15550000002");
         eventually("the drop is recorded on the appointment", || {

@@ -9,5 +9,7 @@
 //! to the owning appointment actor as a message.
 
 pub mod messaging;
+pub mod payments;
 
 pub use messaging::{MessagingSupervisor, OutboxChanged, SupervisorSnapshot};
+pub use payments::PaymentSupervisor;

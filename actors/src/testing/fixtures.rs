@@ -17,6 +17,7 @@ pub fn sample_booking(external_id: &str, starts_at: DateTime<Utc>) -> Booking {
         service_type: Some("Cleaning".into()),
         cancel_url: None,
         reschedule_url: None,
+        service_cost_cents: None,
         customer: CustomerInfo {
             phone_e164: Some("+15551230001".into()),
             name: Some("Jane".into()),

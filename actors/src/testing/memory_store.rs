@@ -29,6 +29,8 @@ pub struct MemoryState {
     /// id → inbox item
     pub inbox: BTreeMap<String, InboxRecord>,
     pub commits: u64,
+    /// Messages providers accepted: (customer id, kind, when).
+    pub sent_log: Vec<(String, String, DateTime<Utc>)>,
 }
 
 /// The in-memory store. Clones share state.
@@ -91,7 +93,31 @@ impl MemoryStore {
                         return Err(StoreError::Conflict("customer phone taken".into()));
                     }
                     state.counters.entry(customer.id.clone()).or_default();
+                    // Like the database: an upsert changes the contact details, never
+                    // the history or the opt-out.
+                    let customer = match state.customers.get(&customer.id) {
+                        Some(existing) => CustomerRecord {
+                            history: existing.history.clone(),
+                            opted_out: existing.opted_out,
+                            ..customer
+                        },
+                        None => customer,
+                    };
                     state.customers.insert(customer.id.clone(), customer);
+                }
+                CustomerWrite::Flags {
+                    customer_id,
+                    requires_deposit,
+                    last_review_request_at,
+                } => {
+                    if let Some(c) = state.customers.get_mut(&customer_id) {
+                        if let Some(flag) = requires_deposit {
+                            c.history.requires_deposit = flag;
+                        }
+                        if let Some(at) = last_review_request_at {
+                            c.history.last_review_request_at = Some(at);
+                        }
+                    }
                 }
                 CustomerWrite::Counters {
                     customer_id,
@@ -100,11 +126,19 @@ impl MemoryStore {
                     no_shows,
                     reschedules,
                 } => {
-                    let c = state.counters.entry(customer_id).or_default();
+                    let c = state.counters.entry(customer_id.clone()).or_default();
                     c.0 += appointments;
                     c.1 += confirmed;
                     c.2 += no_shows;
                     c.3 += reschedules;
+                    if let Some(customer) = state.customers.get_mut(&customer_id) {
+                        let h = &mut customer.history;
+                        h.appointments += appointments;
+                        h.confirmed += confirmed;
+                        h.no_shows += no_shows;
+                        h.reschedules += reschedules;
+                        h.risk_score = i32::from(h.risk());
+                    }
                 }
             }
         }
@@ -245,6 +279,30 @@ impl Store for MemoryStore {
 
     fn load_customer(&self, id: String) -> BoxFuture<'static, StoreResult<Option<CustomerRecord>>> {
         ready(Ok(self.lock().customers.get(&id).cloned()))
+    }
+
+    fn sent_since_among(
+        &self,
+        customer_ids: Vec<String>,
+        since: DateTime<Utc>,
+    ) -> BoxFuture<'static, StoreResult<Vec<(String, u32)>>> {
+        let state = self.lock();
+        let counts = customer_ids
+            .into_iter()
+            .map(|customer| {
+                let sent = state
+                    .sent_log
+                    .iter()
+                    .filter(|(c, kind, at)| {
+                        *c == customer
+                            && *at > since
+                            && !crate::domain::message_cap::EXEMPT_KINDS.contains(&kind.as_str())
+                    })
+                    .count();
+                (customer, u32::try_from(sent).unwrap_or(u32::MAX))
+            })
+            .collect();
+        ready(Ok(counts))
     }
 
     fn opted_out_among(
@@ -438,12 +496,22 @@ impl Store for MemoryStore {
             return ready(Err(StoreError::Failed(format!("no outbox row {id}"))));
         };
         let mut dead = None;
+        let mut state_sent = Vec::new();
         match update {
             OutboxUpdate::Started { attempts, .. } => {
                 row.status = OutboxStatus::InFlight;
                 row.attempts = attempts;
             }
-            OutboxUpdate::Done { provider_ref, .. } => {
+            OutboxUpdate::Done {
+                provider_ref, sent, ..
+            } => {
+                if let (Some(sent), Some(customer)) = (
+                    sent,
+                    row.item.payload.get("customerId").and_then(|v| v.as_str()),
+                ) {
+                    let entry = (customer.to_string(), row.item.kind.clone(), sent.at);
+                    state_sent.push(entry);
+                }
                 row.status = OutboxStatus::Done;
                 row.provider_ref = provider_ref;
                 row.last_error = None;
@@ -461,6 +529,7 @@ impl Store for MemoryStore {
                 dead = Some((row.clone(), error, escalation));
             }
         }
+        state.sent_log.append(&mut state_sent);
         if let Some((row, error, escalation)) = dead {
             state.dead_letters.push((row, error));
             state.escalations.push(escalation);

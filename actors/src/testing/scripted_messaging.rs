@@ -17,11 +17,38 @@ struct Inner {
     script: VecDeque<Result<(), ProviderError>>,
     delivered: Vec<OutboundMessage>,
     calls: usize,
+    /// When set, only messages whose kind starts with this are scripted and counted;
+    /// the others are accepted and kept apart.
+    only_kinds: Option<&'static str>,
+    others: Vec<OutboundMessage>,
+}
+
+/// The kind in an engine idempotency key `{owner}:{kind}[:…]`.
+fn kind_of(message: &OutboundMessage) -> &str {
+    message
+        .idempotency_key
+        .split(':')
+        .nth(1)
+        .unwrap_or_default()
 }
 
 impl ScriptedMessaging {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A provider whose script, calls and deliveries concern only the reminders: every
+    /// other message (confirmations, answers…) is accepted and kept in
+    /// [`ScriptedMessaging::others`]. For tests about the reminders' retries.
+    pub fn reminders_only() -> Self {
+        let provider = Self::default();
+        provider.lock().only_kinds = Some("reminder");
+        provider
+    }
+
+    /// Messages outside the scripted kinds, accepted.
+    pub fn others(&self) -> Vec<OutboundMessage> {
+        self.lock().others.clone()
     }
 
     /// Queues answers for the next calls; when the script is empty calls succeed.
@@ -50,6 +77,16 @@ impl MessagingProvider for ScriptedMessaging {
         message: OutboundMessage,
     ) -> BoxFuture<'static, Result<SendReceipt, ProviderError>> {
         let mut inner = self.lock();
+        if let Some(prefix) = inner.only_kinds {
+            if !kind_of(&message).starts_with(prefix) {
+                let receipt = SendReceipt {
+                    provider_ref: format!("SX{:032}", inner.others.len()),
+                    status: "queued".to_string(),
+                };
+                inner.others.push(message);
+                return Box::pin(async move { Ok(receipt) });
+            }
+        }
         inner.calls += 1;
         let answer = inner.script.pop_front().unwrap_or(Ok(()));
         let result = answer.map(|()| {
@@ -76,6 +113,16 @@ impl MessagingProvider for ScriptedMessaging {
             .map(|i| SendReceipt {
                 provider_ref: format!("SM{i:032}"),
                 status: "sent".to_string(),
+            })
+            .or_else(|| {
+                inner
+                    .others
+                    .iter()
+                    .position(|m| m.idempotency_key == message.idempotency_key)
+                    .map(|i| SendReceipt {
+                        provider_ref: format!("SX{i:032}"),
+                        status: "sent".to_string(),
+                    })
             });
         Box::pin(async move { Ok(found) })
     }

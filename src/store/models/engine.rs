@@ -7,8 +7,9 @@
 use actors::domain::appointment_status::AppointmentStatus;
 use actors::domain::workflow_state::WorkflowState;
 use actors::ports::store::{
-    AppointmentRecord, CustomerRecord, NewEscalation, NewEvent, NewOutbox, OutboxRecord,
-    OutboxStatus, ProviderDomain, TimerRecord, TimerSpec, TimerStatus, WorkflowRecord,
+    AppointmentRecord, CustomerHistory, CustomerRecord, DepositState, DepositStatus, NewEscalation,
+    NewEvent, NewOutbox, OutboxRecord, OutboxStatus, ProviderDomain, TimerRecord, TimerSpec,
+    TimerStatus, WorkflowRecord,
 };
 use actors::resilience::breaker::{BreakerSnapshot, BreakerState};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -71,9 +72,17 @@ pub struct AppointmentRow {
     pub cancel_url: Option<String>,
     #[diesel(treat_none_as_null = true)]
     pub reschedule_url: Option<String>,
+    #[diesel(treat_none_as_null = true)]
+    pub service_cost_cents: Option<i64>,
     pub version: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub deposit_status: String,
+    #[diesel(treat_none_as_null = true)]
+    pub deposit_amount_cents: Option<i64>,
+    #[diesel(treat_none_as_null = true)]
+    pub deposit_link: Option<String>,
+    pub deposit_steps: i64,
 }
 
 impl From<&AppointmentRecord> for AppointmentRow {
@@ -91,9 +100,14 @@ impl From<&AppointmentRecord> for AppointmentRow {
             service_type: r.service_type.clone(),
             cancel_url: r.cancel_url.clone(),
             reschedule_url: r.reschedule_url.clone(),
+            service_cost_cents: r.service_cost_cents,
             version: r.version,
             created_at: to_naive(r.created_at),
             updated_at: to_naive(r.updated_at),
+            deposit_status: r.deposit.status.as_str().to_string(),
+            deposit_amount_cents: r.deposit.amount_cents,
+            deposit_link: r.deposit.link.clone(),
+            deposit_steps: r.deposit.steps,
         }
     }
 }
@@ -118,9 +132,18 @@ impl TryFrom<AppointmentRow> for AppointmentRecord {
             service_type: r.service_type,
             cancel_url: r.cancel_url,
             reschedule_url: r.reschedule_url,
+            service_cost_cents: r.service_cost_cents,
             version: r.version,
             created_at: to_utc(r.created_at),
             updated_at: to_utc(r.updated_at),
+            deposit: DepositState {
+                status: DepositStatus::parse(&r.deposit_status).ok_or_else(|| {
+                    corrupt("appointments.deposit_status", r.deposit_status.clone())
+                })?,
+                amount_cents: r.deposit_amount_cents,
+                link: r.deposit_link,
+                steps: r.deposit_steps,
+            },
         })
     }
 }
@@ -136,6 +159,14 @@ pub struct CustomerView {
     pub email: Option<String>,
     pub timezone: Option<String>,
     pub opted_out: bool,
+    pub appointment_count: i32,
+    pub confirmed_count: i32,
+    pub no_show_count: i32,
+    pub reschedule_count: i32,
+    pub payment_past_due: bool,
+    pub risk_score: i32,
+    pub requires_deposit: bool,
+    pub last_review_request_at: Option<NaiveDateTime>,
 }
 
 impl From<CustomerView> for CustomerRecord {
@@ -148,6 +179,16 @@ impl From<CustomerView> for CustomerRecord {
             email: c.email,
             timezone: c.timezone,
             opted_out: c.opted_out,
+            history: CustomerHistory {
+                appointments: c.appointment_count,
+                confirmed: c.confirmed_count,
+                no_shows: c.no_show_count,
+                reschedules: c.reschedule_count,
+                payment_past_due: c.payment_past_due,
+                risk_score: c.risk_score,
+                requires_deposit: c.requires_deposit,
+                last_review_request_at: c.last_review_request_at.map(to_utc),
+            },
         }
     }
 }

@@ -1,0 +1,241 @@
+//! `GET /v1/admin/appointments`, `GET /v1/admin/appointments/{id}` (audited as a data
+//! view: the timeline holds the customer's messages) and `POST
+//! /v1/admin/appointments/{id}/override` (staff; through the engine, so the lifecycle
+//! of SPEC §3 applies: a move it does not allow is `409 INVALID_TRANSITION` and changes
+//! nothing; audited).
+
+use actix_web::{web, HttpResponse};
+use actors::domain::appointment_status::AppointmentStatus;
+use actors::engine::{AppointmentCommand, ChangedBy};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::AdminError;
+use super::queries::appointments::{self, AppointmentFilter};
+use super::support::{audit_entry, db, instant_or_date, limit, staff_label, Cursor};
+use crate::audit;
+use crate::auth::{StaffOrAbove, ViewerOrAbove};
+use crate::http::{ApiError, AppState};
+
+/// Longest override reason accepted.
+const MAX_REASON_CHARS: usize = 500;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListQuery {
+    /// One status or several, comma-separated.
+    status: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    customer_id: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+fn statuses(text: Option<&str>) -> Result<Vec<String>, AdminError> {
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<AppointmentStatus>()
+                .map(|status| status.as_str().to_string())
+                .map_err(|e| AdminError::invalid("status", e.to_string()))
+        })
+        .collect()
+}
+
+pub async fn list(
+    viewer: ViewerOrAbove,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let zone = state.config.timezone;
+    let filter = AppointmentFilter {
+        tenant_id: viewer.tenant_id.clone(),
+        statuses: statuses(query.status.as_deref())?,
+        from: query
+            .from
+            .as_deref()
+            .map(|t| instant_or_date("from", t, zone, false))
+            .transpose()?,
+        to: query
+            .to
+            .as_deref()
+            .map(|t| instant_or_date("to", t, zone, true))
+            .transpose()?,
+        customer_id: query.customer_id.clone(),
+        after: Cursor::optional(query.cursor.as_deref())?,
+        limit: limit(query.limit)?,
+    };
+    let page = db(&state, move |conn| appointments::list(conn, &filter)).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+pub async fn detail(
+    viewer: ViewerOrAbove,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let principal = viewer.0;
+    let detail = db(&state, move |conn| {
+        let detail = appointments::detail(conn, &principal.tenant_id, &id)?
+            .ok_or_else(|| AdminError::not_found("appointment", &id))?;
+        audit::record(
+            conn,
+            &audit_entry(
+                &principal,
+                "appointment.viewed",
+                "appointment",
+                &id,
+                json!({"customerId": detail.appointment.customer.id}),
+            ),
+        )?;
+        Ok(detail)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(detail))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OverrideBody {
+    action: String,
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
+    reason: String,
+}
+
+/// What staff may do to an appointment by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Override {
+    Confirm,
+    Cancel,
+    MarkNoShow,
+    Complete,
+    Reschedule,
+}
+
+impl Override {
+    fn parse(text: &str) -> Result<Self, AdminError> {
+        match text.trim() {
+            "confirm" => Ok(Self::Confirm),
+            "cancel" => Ok(Self::Cancel),
+            "mark_no_show" => Ok(Self::MarkNoShow),
+            "complete" => Ok(Self::Complete),
+            "reschedule" => Ok(Self::Reschedule),
+            other => Err(AdminError::invalid(
+                "action",
+                format!(
+                    "unknown action {other:?}; expected confirm, cancel, mark_no_show, \
+                     complete or reschedule"
+                ),
+            )),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirm => "confirm",
+            Self::Cancel => "cancel",
+            Self::MarkNoShow => "mark_no_show",
+            Self::Complete => "complete",
+            Self::Reschedule => "reschedule",
+        }
+    }
+
+    fn target(self) -> Option<AppointmentStatus> {
+        match self {
+            Self::Confirm => Some(AppointmentStatus::Confirmed),
+            Self::Cancel => Some(AppointmentStatus::Cancelled),
+            Self::MarkNoShow => Some(AppointmentStatus::NoShow),
+            Self::Complete => Some(AppointmentStatus::Completed),
+            Self::Reschedule => None,
+        }
+    }
+}
+
+pub async fn override_status(
+    staff: StaffOrAbove,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<OverrideBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let body = body.into_inner();
+    let action = Override::parse(&body.action)?;
+    let reason = body.reason.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+        return Err(AdminError::invalid(
+            "reason",
+            format!("reason is required (1 to {MAX_REASON_CHARS} characters)"),
+        )
+        .into());
+    }
+    if action != Override::Reschedule && (body.starts_at.is_some() || body.ends_at.is_some()) {
+        return Err(
+            AdminError::invalid("startsAt", "startsAt and endsAt are for reschedule only").into(),
+        );
+    }
+    let principal = staff.0;
+    let (tenant, lookup_id) = (principal.tenant_id.clone(), id.clone());
+    let before = db(&state, move |conn| {
+        appointments::find_brief(conn, &tenant, &lookup_id)?
+            .ok_or_else(|| AdminError::not_found("appointment", &lookup_id))
+    })
+    .await?;
+    let by = ChangedBy::Staff(staff_label(&principal));
+    let command = match action.target() {
+        Some(to) => AppointmentCommand::Transition {
+            to,
+            by,
+            reason: Some(reason),
+        },
+        None => {
+            let starts_at = body.starts_at.ok_or_else(|| {
+                AdminError::invalid("startsAt", "startsAt is required to reschedule")
+            })?;
+            let ends_at = body
+                .ends_at
+                .unwrap_or(starts_at + (before.ends_at - before.starts_at));
+            AppointmentCommand::Reschedule {
+                starts_at,
+                ends_at,
+                by,
+            }
+        }
+    };
+    let after = state
+        .engine
+        .route(id.clone(), command)
+        .await
+        .map_err(AdminError::from)?
+        .ok_or_else(|| AdminError::not_found("appointment", &id))?;
+    let entry = audit_entry(
+        &principal,
+        "appointment.override",
+        "appointment",
+        &id,
+        json!({
+            "action": action.as_str(),
+            "from": before.status,
+            "to": after.status,
+            "customerId": before.customer_id,
+            "version": after.version,
+        }),
+    );
+    db(&state, move |conn| Ok(audit::record(conn, &entry)?)).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "id": after.id,
+        "action": action.as_str(),
+        "previousStatus": before.status,
+        "status": after.status,
+        "startsAt": after.starts_at,
+        "endsAt": after.ends_at,
+        "version": after.version,
+    })))
+}

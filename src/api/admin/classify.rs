@@ -1,0 +1,69 @@
+//! `POST /v1/admin/classify {"text", "optedOut"?}` → `{intent, confidence, source}`:
+//! tries a reply on the classifier chain the daemon runs on inbound messages — the
+//! carrier keyword rules first (`source: "rules"`, intents `opt_out`, `opt_in`,
+//! `help`), then the local intent classifier (`source: "local"`, intents `confirm`,
+//! `reschedule`, `cancel`, `unclear`). Staff or above; nothing is stored or sent.
+
+use std::sync::OnceLock;
+
+use actix_web::{web, HttpResponse};
+use actors::classify::{keyword_action, KeywordAction, LocalClassifier};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::AdminError;
+use crate::auth::StaffOrAbove;
+use crate::http::ApiError;
+
+/// Longest text accepted (ten SMS segments).
+const MAX_TEXT_CHARS: usize = 1600;
+
+/// The local classifier, built once (compiling its lexicon is not free).
+fn classifier() -> &'static LocalClassifier {
+    static CLASSIFIER: OnceLock<LocalClassifier> = OnceLock::new();
+    CLASSIFIER.get_or_init(LocalClassifier::new)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClassifyBody {
+    text: String,
+    /// Classify as if the sender were opted out (then a bare YES opts back in).
+    #[serde(default)]
+    opted_out: bool,
+}
+
+pub async fn classify(
+    _staff: StaffOrAbove,
+    body: web::Json<ClassifyBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let chars = body.text.chars().count();
+    if body.text.trim().is_empty() || chars > MAX_TEXT_CHARS {
+        return Err(AdminError::invalid(
+            "text",
+            format!("text is required (1 to {MAX_TEXT_CHARS} characters)"),
+        )
+        .into());
+    }
+    let answer = match keyword_action(&body.text, body.opted_out) {
+        Some(KeywordAction::OptOut { bare_cancel }) => json!({
+            "intent": "opt_out",
+            "confidence": 1.0,
+            "source": "rules",
+            // A bare CANCEL also raises an escalation: it may mean the appointment.
+            "escalates": bare_cancel,
+        }),
+        Some(KeywordAction::OptIn) => {
+            json!({"intent": "opt_in", "confidence": 1.0, "source": "rules"})
+        }
+        Some(KeywordAction::Help) => {
+            json!({"intent": "help", "confidence": 1.0, "source": "rules"})
+        }
+        None => {
+            let c = classifier().classify_text(&body.text);
+            json!({"intent": c.intent, "confidence": c.confidence, "source": c.source})
+        }
+    };
+    Ok(HttpResponse::Ok().json(answer))
+}

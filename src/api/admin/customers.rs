@@ -1,0 +1,93 @@
+//! `GET /v1/admin/customers?risk=&q=&limit=&cursor=` (masked phone and e-mail) and
+//! `GET /v1/admin/customers/{id}` (everything, consents and appointments included;
+//! audited as a data view, SPEC §8).
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::AdminError;
+use super::queries::customers::{self, CustomerFilter, RiskLevel};
+use super::support::{audit_entry, db, limit, Cursor};
+use crate::audit;
+use crate::auth::ViewerOrAbove;
+use crate::http::{ApiError, AppState};
+
+/// Longest search text accepted.
+const MAX_SEARCH_CHARS: usize = 100;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    risk: Option<String>,
+    q: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+pub async fn list(
+    viewer: ViewerOrAbove,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let risk = query
+        .risk
+        .as_deref()
+        .map(|r| {
+            RiskLevel::parse(r)
+                .ok_or_else(|| AdminError::invalid("risk", "risk must be low, medium or high"))
+        })
+        .transpose()?;
+    let search = query
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(str::to_string);
+    if search
+        .as_ref()
+        .is_some_and(|q| q.chars().count() > MAX_SEARCH_CHARS)
+    {
+        return Err(AdminError::invalid(
+            "q",
+            format!("q is at most {MAX_SEARCH_CHARS} characters"),
+        )
+        .into());
+    }
+    let filter = CustomerFilter {
+        tenant_id: viewer.tenant_id.clone(),
+        risk,
+        search,
+        after: Cursor::optional(query.cursor.as_deref())?,
+        limit: limit(query.limit)?,
+    };
+    let page = db(&state, move |conn| customers::list(conn, &filter)).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+pub async fn detail(
+    viewer: ViewerOrAbove,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let principal = viewer.0;
+    let detail = db(&state, move |conn| {
+        let detail = customers::detail(conn, &principal.tenant_id, &id)?
+            .ok_or_else(|| AdminError::not_found("customer", &id))?;
+        audit::record(
+            conn,
+            &audit_entry(
+                &principal,
+                "customer.viewed",
+                "customer",
+                &id,
+                json!({"appointments": detail.appointments.len(),
+                       "consents": detail.consents.len()}),
+            ),
+        )?;
+        Ok(detail)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(detail))
+}

@@ -1,0 +1,59 @@
+//! `GET /v1/admin/metrics?period=day|week|month&from=&to=`: the business metrics of
+//! SPEC §7 per period in the business time zone (`crate::metrics::business`; the
+//! definitions are in `docs/metrics.md`). `from` and `to` are dates (`YYYY-MM-DD`,
+//! inclusive, widened to whole periods); without them, the last 30 days, 12 weeks or
+//! 12 months up to today.
+
+use actix_web::{web, HttpResponse};
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use super::error::AdminError;
+use super::support::db;
+use crate::auth::ViewerOrAbove;
+use crate::http::{ApiError, AppState};
+use crate::metrics::business::{self, Granularity, MetricsQuery};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    period: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn date(field: &'static str, text: Option<&str>) -> Result<Option<NaiveDate>, AdminError> {
+    text.map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| {
+                AdminError::invalid(field, format!("{field} must be a date (YYYY-MM-DD)"))
+            })
+        })
+        .transpose()
+}
+
+pub async fn metrics(
+    viewer: ViewerOrAbove,
+    state: web::Data<AppState>,
+    query: web::Query<Query>,
+) -> Result<HttpResponse, ApiError> {
+    let granularity = match query.period.as_deref() {
+        None => Granularity::Day,
+        Some(p) => Granularity::parse(p)
+            .ok_or_else(|| AdminError::invalid("period", "period must be day, week or month"))?,
+    };
+    let zone = state.config.timezone;
+    let today = business::today(zone, state.engine.now());
+    let to = date("to", query.to.as_deref())?.unwrap_or(today);
+    let from = date("from", query.from.as_deref())?.unwrap_or_else(|| granularity.default_from(to));
+    let request = MetricsQuery {
+        tenant_id: viewer.tenant_id.clone(),
+        zone,
+        granularity,
+        from,
+        to,
+    };
+    let report = db(&state, move |conn| Ok(business::compute(conn, &request)?)).await?;
+    Ok(HttpResponse::Ok().json(report))
+}

@@ -1,0 +1,161 @@
+//! Security middleware (SPEC §8).
+//!
+//! - [`headers`]: on every response, `Content-Security-Policy` (`default-src 'self'`,
+//!   `frame-ancestors 'none'`), `X-Frame-Options: DENY`, `X-Content-Type-Options:
+//!   nosniff`, `Referrer-Policy: no-referrer`, and `Strict-Transport-Security` when the
+//!   public URL is https. A route that sets one of them itself keeps its own.
+//! - [`admin_guard`]: on `/v1/admin/…` and `/v1/auth/…`, the inbound limit (100
+//!   requests / 15 minutes per address → 429 `RATE_LIMIT_EXCEEDED` with `retryAfter`)
+//!   and `Cache-Control: no-store`; on any cookie-authenticated form post without an
+//!   `X-CSRF-Token` header, the form's `csrf_token` field is read (the body is put back
+//!   for the handler) and handed to the `Principal` extractor.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::Method;
+use actix_web::middleware::{DefaultHeaders, Next};
+use actix_web::{web, HttpMessage};
+use futures_util::StreamExt;
+
+use super::{ApiError, AppState};
+use crate::auth::principal::{PresentedCsrf, CSRF_FIELD, CSRF_HEADER};
+use crate::auth::rate_limit::RateLimiter;
+use crate::auth::sessions;
+use crate::config::{Config, Secret};
+
+/// The content security policy of every response.
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// Body size read for a form's CSRF field when the configuration is not at hand.
+const FALLBACK_BODY_LIMIT: usize = 256 * 1024;
+
+/// The security headers for every response.
+pub fn headers(config: &Config) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
+        .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::REFERRER_POLICY, "no-referrer"));
+    if config.public_url.scheme() == "https" {
+        headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"))
+    } else {
+        headers
+    }
+}
+
+/// Whether `path` is an admin or auth route (rate limited, never cached).
+pub fn is_admin_path(path: &str) -> bool {
+    ["/v1/admin", "/v1/auth"]
+        .iter()
+        .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")))
+}
+
+/// The limiter used when the application registered none (one per process).
+fn fallback_limiter() -> &'static RateLimiter {
+    static LIMITER: OnceLock<RateLimiter> = OnceLock::new();
+    LIMITER.get_or_init(RateLimiter::admin)
+}
+
+/// Rate limit and `no-store` for admin and auth routes; a form's CSRF field for the
+/// `Principal` extractor. Register the limiter as `web::Data<RateLimiter>` app data,
+/// created once for all workers.
+pub async fn admin_guard(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let limited = is_admin_path(req.path());
+    if limited {
+        let address = req
+            .peer_addr()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip());
+        let now = Instant::now();
+        let verdict = match req.app_data::<web::Data<RateLimiter>>() {
+            Some(limiter) => limiter.check(address, now),
+            None => fallback_limiter().check(address, now),
+        };
+        if let Err(wait) = verdict {
+            let retry_after_secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            tracing::warn!(address = %address, "admin rate limit exceeded");
+            return Ok(req
+                .error_response(ApiError::RateLimited { retry_after_secs })
+                .map_into_boxed_body());
+        }
+    }
+    if carries_form_csrf(&req) {
+        if let Err(err) = read_form_csrf(&mut req).await {
+            return Ok(req.error_response(err).map_into_boxed_body());
+        }
+    }
+    let mut response = next.call(req).await?.map_into_boxed_body();
+    if limited {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(response)
+}
+
+/// A state-changing form post authenticated by the session cookie alone, without the
+/// CSRF header: its token may be in the body.
+fn carries_form_csrf(req: &ServiceRequest) -> bool {
+    let safe = [Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE].contains(req.method());
+    let headers = req.headers();
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    !safe
+        && is_form
+        && !headers.contains_key(CSRF_HEADER)
+        && !headers.contains_key(header::AUTHORIZATION)
+        && sessions::cookie_value(headers).is_some()
+}
+
+/// Reads the body, notes its `csrf_token` field, and puts the body back.
+async fn read_form_csrf(req: &mut ServiceRequest) -> Result<(), ApiError> {
+    let limit = req
+        .app_data::<web::Data<AppState>>()
+        .map_or(FALLBACK_BODY_LIMIT, |state| {
+            state.config.http.max_body_bytes
+        });
+    let mut payload = req.take_payload();
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::validation(format!("unreadable body: {e}"), serde_json::json!({}))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body = body.freeze();
+    if let Ok(fields) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) {
+        if let Some((_, token)) = fields.into_iter().find(|(name, _)| name == CSRF_FIELD) {
+            req.extensions_mut()
+                .insert(PresentedCsrf(Secret::new(token)));
+        }
+    }
+    req.set_payload(Payload::from(body));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_paths_are_recognised() {
+        assert!(is_admin_path("/v1/admin"));
+        assert!(is_admin_path("/v1/admin/audit"));
+        assert!(is_admin_path("/v1/auth/login"));
+        assert!(!is_admin_path("/v1/administrator"));
+        assert!(!is_admin_path("/v1/commands"));
+        assert!(!is_admin_path("/health"));
+    }
+}
