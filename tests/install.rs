@@ -7,6 +7,8 @@
 //! neither the configuration nor the master key.
 
 mod common;
+#[path = "fakes/twilio.rs"]
+mod fake_twilio;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -339,6 +341,200 @@ fn missing_answers_are_listed_and_nothing_is_written() {
 }
 
 // ---------------------------------------------------------------------------------
+// The live connection test and the service user
+
+const TWILIO_SID: &str = "AC000000000000000000000000000000a7";
+const TWILIO_TOKEN: &str = "the-right-install-token-77";
+
+/// `aro install --non-interactive` for a systemd system unit with Twilio answers
+/// pointed at `twilio_base`, plus `extra` arguments.
+fn install_with_twilio(
+    prefix: &Path,
+    twilio_base: &str,
+    token: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    common::aro_command(prefix)
+        .args([
+            "install",
+            "--non-interactive",
+            "--service",
+            "systemd-system",
+        ])
+        .arg("--prefix")
+        .arg(prefix)
+        .args(["--business-name", "Harbor Dental"])
+        .args(["--business-phone", "+15551230000"])
+        .args(["--timezone", "Europe/Berlin"])
+        .args(["--profile", "healthcare"])
+        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .args(["--twilio-account-sid", TWILIO_SID])
+        .args(["--twilio-from", "+15550001111"])
+        .args(["--twilio-api-base", twilio_base])
+        .args(["--admin-user", "owner"])
+        .args(["--admin-password-env", "INSTALL_TEST_PASSWORD"])
+        .args(extra)
+        .env("INSTALL_TEST_PASSWORD", PASSWORD)
+        // A flag would show in the process list; the installer reads the variable.
+        .env("ARO_TWILIO_AUTH_TOKEN", token)
+        .output()
+        .expect("run aro install")
+}
+
+#[test]
+fn rejected_credentials_stop_the_install_before_anything_is_written() {
+    let fake = fake_twilio::FakeTwilio::start(TWILIO_SID, TWILIO_TOKEN);
+    let prefix = tempfile::tempdir().expect("prefix");
+    let wrong = "a-wrong-install-token-13";
+    let output = install_with_twilio(prefix.path(), &fake.base_url(), wrong, &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("✗ Twilio: configured, credentials rejected"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ARO_TWILIO_AUTH_TOKEN"),
+        "the variable to fix: {stdout}"
+    );
+    assert!(
+        stderr.contains("connection test failed for Twilio"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--skip-connection-test"), "{stderr}");
+    assert!(
+        !stdout.contains(wrong) && !stderr.contains(wrong),
+        "the token is never shown"
+    );
+    assert!(
+        fake.request_log()
+            .iter()
+            .any(|r| r.method == "GET"
+                && r.path == format!("/2010-04-01/Accounts/{TWILIO_SID}.json")),
+        "{:?}",
+        fake.request_log()
+    );
+    assert!(fake.accepted().is_empty(), "the test sends no message");
+    assert!(
+        files_under(prefix.path()).is_empty(),
+        "nothing written: {:?}",
+        files_under(prefix.path())
+    );
+
+    // The operator's way out when the provider cannot be reached from here.
+    let skipped = install_with_twilio(
+        prefix.path(),
+        &fake.base_url(),
+        wrong,
+        &["--skip-connection-test"],
+    );
+    assert!(
+        skipped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&skipped.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&skipped.stdout).contains("Connection test"));
+}
+
+/// The numeric id and name `getent` gives for `database` and `key`.
+fn getent(database: &str, key: &str) -> (u32, String) {
+    let out = Command::new("getent")
+        .args([database, key])
+        .output()
+        .expect("getent");
+    assert!(out.status.success(), "{database} {key} exists");
+    let line = String::from_utf8_lossy(&out.stdout).to_string();
+    let fields: Vec<&str> = line.trim().split(':').collect();
+    // passwd and group entries both hold the numeric id third.
+    (
+        fields[2].parse().expect("numeric id"),
+        fields[0].to_string(),
+    )
+}
+
+fn running_as_root() -> bool {
+    let out = Command::new("id").arg("-u").output().expect("id -u");
+    String::from_utf8_lossy(&out.stdout).trim() == "0"
+}
+
+#[test]
+fn accepted_credentials_pass_and_the_service_user_owns_what_the_service_writes() {
+    let fake = fake_twilio::FakeTwilio::start(TWILIO_SID, TWILIO_TOKEN);
+    let prefix = tempfile::tempdir().expect("prefix");
+    // `nobody` exists everywhere, so the test creates no account on the machine.
+    let output = install_with_twilio(
+        prefix.path(),
+        &fake.base_url(),
+        TWILIO_TOKEN,
+        &["--service-user", "nobody"],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("✓ Twilio: configured, reachable, credentials accepted"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("✓ Stripe: sandbox"), "{stdout}");
+    assert!(!stdout.contains(TWILIO_TOKEN) && !stderr.contains(TWILIO_TOKEN));
+
+    let (gid, group) = {
+        let out = Command::new("id")
+            .args(["-g", "nobody"])
+            .output()
+            .expect("id -g");
+        let gid: u32 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("gid");
+        let (_, name) = getent("group", &gid.to_string());
+        (gid, name)
+    };
+    let (uid, _) = getent("passwd", "nobody");
+    let unit = std::fs::read_to_string(prefix.path().join("etc/systemd/system/aro.service"))
+        .expect("unit");
+    assert!(unit.contains("\nUser=nobody\n"), "{unit}");
+    assert!(unit.contains(&format!("\nGroup={group}\n")), "{unit}");
+
+    let config_file = prefix.path().join("etc/aro/aro.toml");
+    let data_dir = prefix.path().join("var/lib/aro");
+    if running_as_root() {
+        let config = std::fs::metadata(&config_file).expect("config");
+        assert_eq!(
+            (config.uid(), config.gid()),
+            (uid, gid),
+            "the service reads its configuration"
+        );
+        assert_eq!(config.permissions().mode() & 0o777, 0o600);
+        let config_dir = std::fs::metadata(prefix.path().join("etc/aro")).expect("dir");
+        assert_eq!(
+            (config_dir.uid(), config_dir.gid()),
+            (0, gid),
+            "root's, entered by the group"
+        );
+        let mut owned = 0;
+        for relative in files_under(&data_dir) {
+            let meta = std::fs::symlink_metadata(data_dir.join(&relative)).expect("meta");
+            assert_eq!(
+                (meta.uid(), meta.gid()),
+                (uid, gid),
+                "{}",
+                relative.display()
+            );
+            owned += 1;
+        }
+        assert!(owned >= 2, "the database and the master key at least");
+        assert!(stdout.contains("✓ service user nobody exists"), "{stdout}");
+    } else {
+        assert!(
+            stdout.contains("! service user nobody: not created"),
+            "{stdout}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------
 // The interactive wizard through a pseudo-terminal
 
 fn wizard(prefix: &Path) -> rexpect::session::PtySession {
@@ -432,4 +628,67 @@ fn the_interactive_wizard_completes_and_a_rerun_keeps_everything() {
     );
     assert_eq!(std::fs::read(&key_file).expect("key"), key_before);
     assert_eq!(std::fs::metadata(&key_file).expect("meta").ino(), key_inode);
+}
+
+#[test]
+fn the_wizard_tests_credentials_live_and_asks_again_when_they_are_rejected() {
+    let fake = fake_twilio::FakeTwilio::start(TWILIO_SID, TWILIO_TOKEN);
+    let prefix = tempfile::tempdir().expect("prefix");
+    let mut cmd = common::aro_command(prefix.path());
+    cmd.args(["install", "--service", "none"])
+        .arg("--prefix")
+        .arg(prefix.path())
+        .args(["--twilio-api-base", &fake.base_url()])
+        .env("TERM", "xterm");
+    let mut p = rexpect::session::spawn_command(cmd, Some(60_000)).expect("spawn in a pty");
+    answer(&mut p, "Business name", "Pty Clinic");
+    answer(&mut p, "Business phone", "+15557654321");
+    answer(&mut p, "Time zone", "UTC");
+    answer(&mut p, "Profile pack", "healthcare");
+    answer(
+        &mut p,
+        "Listen address",
+        &format!("127.0.0.1:{}", free_port()),
+    );
+    answer(&mut p, "Booking system", "webhook");
+    answer(&mut p, "Messaging", "twilio");
+    answer(&mut p, "Twilio account SID", TWILIO_SID);
+    answer(&mut p, "Twilio auth token", "a-mistyped-token-99");
+    answer(&mut p, "Twilio sender", "+15550001111");
+    answer(&mut p, "Payments", "none");
+    // rexpect compares bytes as Latin-1 characters: match the ASCII part of the line.
+    p.exp_string("Twilio: configured, credentials rejected")
+        .expect("the rejection is shown");
+    // The first choice, the default: enter the integration answers again.
+    answer(&mut p, "The connection test failed", "");
+    answer(&mut p, "Booking system (webhook/calendly) [webhook]", "");
+    answer(&mut p, "Messaging (sandbox/twilio) [twilio]", "");
+    answer(&mut p, &format!("[{TWILIO_SID}]"), "");
+    answer(&mut p, "(Enter keeps the current one)", TWILIO_TOKEN);
+    answer(&mut p, "[+15550001111]", "");
+    answer(&mut p, "Payments (none/stripe) [none]", "");
+    p.exp_string("Twilio: configured, reachable, credentials accepted")
+        .expect("accepted the second time");
+    answer(&mut p, "Quiet hours", "off");
+    answer(&mut p, "Admin username", "maria");
+    answer(&mut p, "Admin password", PASSWORD);
+    answer(&mut p, "Repeat the password", PASSWORD);
+    let out = finish(&mut p);
+    assert!(
+        !out.contains(TWILIO_TOKEN),
+        "secrets are typed without echo"
+    );
+
+    let table: toml::Table = std::fs::read_to_string(prefix.path().join("etc/aro/aro.toml"))
+        .expect("config written")
+        .parse()
+        .expect("TOML");
+    assert_eq!(table["twilio"]["auth_token"].as_str(), Some(TWILIO_TOKEN));
+    let checks = fake
+        .request_log()
+        .iter()
+        .filter(|r| r.path == format!("/2010-04-01/Accounts/{TWILIO_SID}.json"))
+        .map(|r| r.authorized)
+        .collect::<Vec<_>>();
+    assert_eq!(checks, vec![false, true], "one test per answer");
 }

@@ -15,12 +15,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use dialoguer::{Input, Password};
+use dialoguer::{Input, Password, Select};
 
 use crate::config::{values, Config, ConfigSources, DatabaseUrl, Secret, PROFILES};
 use crate::crypto::KeySource;
 use crate::ops::backup::Progress;
+use crate::ops::install::account::{self, AccountOutcome, ServiceAccount};
 use crate::ops::install::answers::generate_secret;
+use crate::ops::install::connections::{test_connections, ConnectionResult};
 use crate::ops::install::launch;
 use crate::ops::install::service::{self, UnitPaths};
 use crate::ops::install::setup::{self, AdminAnswer, AdminOutcome, Written};
@@ -116,6 +118,22 @@ pub struct InstallArgs {
         value_name = "SECRET"
     )]
     pub stripe_webhook_secret: Option<String>,
+    /// Calendly's API (for a proxy or a test server; default https://api.calendly.com).
+    #[arg(long, env = "ARO_CALENDLY_API_BASE", value_name = "URL")]
+    pub calendly_api_base: Option<String>,
+    /// Twilio's API (for a proxy or a test server; default https://api.twilio.com).
+    #[arg(long, env = "ARO_TWILIO_API_BASE", value_name = "URL")]
+    pub twilio_api_base: Option<String>,
+    /// Stripe's API (for a proxy or a test server; default https://api.stripe.com).
+    #[arg(long, env = "ARO_STRIPE_API_BASE", value_name = "URL")]
+    pub stripe_api_base: Option<String>,
+    /// Do not call the providers to test the credentials given (offline installs).
+    #[arg(long)]
+    pub skip_connection_test: bool,
+    /// The system user the systemd system service runs as; created when missing (as
+    /// root, on a real install — or under a prefix when this flag is given).
+    #[arg(long, value_name = "NAME")]
+    pub service_user: Option<String>,
     /// The first admin user (an owner). Left alone when it exists.
     #[arg(long, value_name = "NAME")]
     pub admin_user: Option<String>,
@@ -162,7 +180,7 @@ pub fn run(args: InstallArgs) -> anyhow::Result<()> {
 
     let admin = if interactive {
         print_checks(&layout, &answers, false);
-        wizard(&mut answers, &admins)?
+        wizard(&mut answers, &admins, args.skip_connection_test)?
     } else {
         non_interactive_admin(&answers, &args, &admins)?
     };
@@ -180,6 +198,26 @@ pub fn run(args: InstallArgs) -> anyhow::Result<()> {
     }
     if !interactive && !print_checks(&layout, &answers, true) {
         bail!("the system check failed (nothing was written)");
+    }
+    if !interactive && !args.skip_connection_test {
+        println!("Connection test:");
+        let results = test_connections(&loaded.config);
+        for result in &results {
+            println!("  {}", result.line());
+        }
+        let failed: Vec<&str> = results
+            .iter()
+            .filter(|r| r.failed())
+            .map(|r| r.provider)
+            .collect();
+        if !failed.is_empty() {
+            bail!(
+                "the connection test failed for {} (nothing was written): correct the \
+                 credentials, leave them out to run that provider in sandbox, or pass \
+                 --skip-connection-test to install anyway",
+                failed.join(" and ")
+            );
+        }
     }
     install(&layout, &args, &answers, &base, admin.as_ref(), &admins)
 }
@@ -202,6 +240,9 @@ fn apply_flags(answers: &mut Answers, args: &InstallArgs) {
         ("twilio.from", args.twilio_from.clone()),
         ("stripe.secret_key", args.stripe_secret_key.clone()),
         ("stripe.webhook_secret", args.stripe_webhook_secret.clone()),
+        ("calendly.api_base", args.calendly_api_base.clone()),
+        ("twilio.api_base", args.twilio_api_base.clone()),
+        ("stripe.api_base", args.stripe_api_base.clone()),
     ] {
         answers.set_opt(key, value);
     }
@@ -356,10 +397,67 @@ fn one_of(choices: &'static [&'static str]) -> impl Fn(&str) -> Result<(), Strin
     }
 }
 
-fn wizard(answers: &mut Answers, admins: &[String]) -> anyhow::Result<Option<AdminAnswer>> {
+/// The whole wizard: the business, the integrations (tested live until they work or
+/// the operator decides otherwise), quiet hours and the first admin.
+fn wizard(
+    answers: &mut Answers,
+    admins: &[String],
+    skip_connection_test: bool,
+) -> anyhow::Result<Option<AdminAnswer>> {
     println!();
-    let current = |answers: &Answers, key: &str| answers.get(key).map(str::to_string);
+    ask_business(answers)?;
+    ask_integrations(answers)?;
+    if !skip_connection_test {
+        while let Some(failed) = connection_failures(answers)? {
+            let names: Vec<&str> = failed.iter().map(|r| r.provider).collect();
+            let choice = Select::new()
+                .with_prompt("The connection test failed")
+                .items(&[
+                    "Enter the integration answers again".to_string(),
+                    format!("Run {} in sandbox for now", names.join(" and ")),
+                    "Keep them as they are (`aro diagnose` will keep reporting it)".to_string(),
+                ])
+                .default(0)
+                .interact()
+                .context("cannot read the answer")?;
+            match choice {
+                0 => ask_integrations(answers)?,
+                1 => {
+                    for result in &failed {
+                        for key in result.keys {
+                            answers.set(key, "");
+                        }
+                    }
+                    println!("{} will run in sandbox.", names.join(" and "));
+                    break;
+                }
+                _ => break,
+            }
+        }
+    }
+    ask_quiet_hours(answers)?;
+    ask_admin(admins)
+}
 
+/// Runs the live connection test on the answers so far and prints each provider's
+/// verdict; the failed ones, if any.
+fn connection_failures(answers: &Answers) -> anyhow::Result<Option<Vec<ConnectionResult>>> {
+    let loaded = answers.validate()?;
+    println!("Connection test:");
+    let results = test_connections(&loaded.config);
+    for result in &results {
+        println!("  {}", result.line());
+    }
+    let failed: Vec<ConnectionResult> = results.into_iter().filter(|r| r.failed()).collect();
+    Ok((!failed.is_empty()).then_some(failed))
+}
+
+/// The answer so far to `key`, offered as the default.
+fn current(answers: &Answers, key: &str) -> Option<String> {
+    answers.get(key).map(str::to_string)
+}
+
+fn ask_business(answers: &mut Answers) -> anyhow::Result<()> {
     let name = ask(
         "Business name",
         current(answers, "business.name").as_deref(),
@@ -405,7 +503,11 @@ fn wizard(answers: &mut Answers, admins: &[String]) -> anyhow::Result<Option<Adm
         value_check(values::socket_addr),
     )?;
     answers.set("listen", listen);
+    Ok(())
+}
 
+/// Booking, messaging and payments: each a provider with its credentials, or sandbox.
+fn ask_integrations(answers: &mut Answers) -> anyhow::Result<()> {
     // Booking: the signed booking webhook always gets a secret (the test booking uses
     // it); Calendly is added when chosen.
     let booking_default = if answers.non_empty("calendly.signing_key").is_some() {
@@ -487,14 +589,21 @@ fn wizard(answers: &mut Answers, admins: &[String]) -> anyhow::Result<Option<Adm
         answers.set("stripe.secret_key", "");
         answers.set("stripe.webhook_secret", "");
     }
+    Ok(())
+}
 
+fn ask_quiet_hours(answers: &mut Answers) -> anyhow::Result<()> {
     let quiet = ask_optional(
         "Quiet hours (HH:MM-HH:MM, off, or Enter for the pack's)",
         current(answers, "quiet_hours").as_deref(),
         value_check(values::quiet_hours),
     )?;
     answers.set("quiet_hours", quiet);
+    Ok(())
+}
 
+/// The first admin user, unless one exists.
+fn ask_admin(admins: &[String]) -> anyhow::Result<Option<AdminAnswer>> {
     if !admins.is_empty() {
         println!(
             "Admin user {} exists; it is left as it is.",
@@ -585,11 +694,22 @@ fn install(
         Some(bin) => bin.clone(),
         None => std::env::current_exe().context("cannot find this executable")?,
     };
+    let account = service_account(layout, args, &config)?;
+    let service_user = args
+        .service_user
+        .as_deref()
+        .unwrap_or(account::DEFAULT_USER);
+    let (user, group) = match &account {
+        Some(account) => (account.user.as_str(), account.group.as_str()),
+        None => (service_user, service_user),
+    };
     if let Some(unit_file) = &layout.unit_file {
         let paths = UnitPaths {
             bin: &bin,
             config_file: &layout.config_file,
             data_dir: &config.data_dir,
+            user,
+            group,
         };
         if let Some(unit) = service::render(layout.service, paths)? {
             if let Some(dir) = unit_file.parent() {
@@ -605,6 +725,59 @@ fn install(
     }
     next_steps(layout, &config, args.start);
     Ok(())
+}
+
+/// For a systemd system service: the dedicated user, created when missing, made owner
+/// of the data directory and the configuration file. Done on a real install (prefix
+/// `/`) run as root, or under a prefix when `--service-user` names the account.
+fn service_account(
+    layout: &Layout,
+    args: &InstallArgs,
+    config: &Config,
+) -> anyhow::Result<Option<ServiceAccount>> {
+    if layout.service != ServiceKind::SystemdSystem {
+        return Ok(None);
+    }
+    let name = args
+        .service_user
+        .as_deref()
+        .unwrap_or(account::DEFAULT_USER);
+    account::check_name(name)?;
+    if !layout.is_root_prefix() && args.service_user.is_none() {
+        println!(
+            "- service user {name}: not created under the prefix {} (a real install \
+             creates it; or name one with --service-user)",
+            layout.prefix.display()
+        );
+        return Ok(None);
+    }
+    if !account::running_as_root() {
+        println!(
+            "! service user {name}: not created — run the installer as root to create it \
+             and give it the data directory, or see docs/operations.md"
+        );
+        return Ok(None);
+    }
+    let outcome = account::ensure(name, &config.data_dir)?;
+    let account = outcome.account().clone();
+    account::hand_over(
+        &account,
+        &config.data_dir,
+        &layout.config_file,
+        &layout.config_dir,
+    )?;
+    println!(
+        "✓ service user {} {} (group {}); it owns {} and {}",
+        account.user,
+        match outcome {
+            AccountOutcome::Created(_) => "created",
+            AccountOutcome::Existed(_) => "exists",
+        },
+        account.group,
+        config.data_dir.display(),
+        layout.config_file.display()
+    );
+    Ok(Some(account))
 }
 
 fn start_and_test(layout: &Layout, bin: &Path, config: &Config) -> anyhow::Result<()> {

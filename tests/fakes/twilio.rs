@@ -7,6 +7,7 @@
 //!
 //! It implements, for one account (basic auth `account_sid:auth_token`; a wrong
 //! credential gets 401 with Twilio's error JSON, code 20003):
+//! - `GET /2010-04-01/Accounts/{sid}.json` — the Account resource (credential checks).
 //! - `POST /2010-04-01/Accounts/{sid}/Messages.json` — form `To`, `From` (or
 //!   `MessagingServiceSid`), `Body`, optional `StatusCallback`; a missing field gets 400
 //!   with code 21604 / 21603 / 21602; success is 201 with a Message resource, `queued`.
@@ -286,6 +287,18 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) ->
     }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
+        [API_VERSION, "Accounts", file]
+            if req.method() == Method::GET
+                && file.strip_suffix(".json") == Some(account_sid.as_str()) =>
+        {
+            HttpResponse::Ok().json(serde_json::json!({
+                "sid": account_sid,
+                "friendly_name": "Fake Twilio account",
+                "status": "active",
+                "type": "Full",
+                "uri": path,
+            }))
+        }
         [API_VERSION, "Accounts", sid, rest @ ..] if *sid == account_sid => {
             match (req.method(), rest) {
                 (&Method::POST, ["Messages.json"]) => create(&req, &body, &state).await,

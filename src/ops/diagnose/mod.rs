@@ -16,7 +16,7 @@
 mod bundle;
 mod database;
 mod host;
-mod integrations;
+pub(crate) mod integrations;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

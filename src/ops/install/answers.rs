@@ -28,11 +28,14 @@ pub const KEYS: &[&str] = &[
     "booking.webhook_secret",
     "calendly.signing_key",
     "calendly.token",
+    "calendly.api_base",
     "twilio.account_sid",
     "twilio.auth_token",
     "twilio.from",
+    "twilio.api_base",
     "stripe.secret_key",
     "stripe.webhook_secret",
+    "stripe.api_base",
 ];
 
 /// The keys without which there is no installation (non-interactive mode lists the

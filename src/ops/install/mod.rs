@@ -9,11 +9,15 @@
 //!   credentials, which the daemon reads from its configuration).
 //! - [`setup`]: the system check, the data directory, the master key (never replaced),
 //!   migrations with a progress bar, the first admin user (never replaced).
+//! - [`connections`]: the live connection test of each provider given credentials.
+//! - [`account`]: the dedicated system user of the systemd system unit.
 //! - [`service`]: unit files rendered from the repository's templates.
 //! - [`launch`]: starting the daemon, waiting for `/ready`, and the sandbox test
 //!   booking through the signed booking webhook.
 
+pub mod account;
 pub mod answers;
+pub mod connections;
 pub mod launch;
 pub mod layout;
 pub mod migrate;

@@ -20,6 +20,10 @@ pub struct UnitPaths<'a> {
     pub bin: &'a Path,
     pub config_file: &'a Path,
     pub data_dir: &'a Path,
+    /// The system unit's `User=` and `Group=` (the user and launchd units run as
+    /// whoever loads them).
+    pub user: &'a str,
+    pub group: &'a str,
 }
 
 /// The unit file's text for `kind`; `None` for [`ServiceKind::None`].
@@ -48,7 +52,8 @@ pub fn render(kind: ServiceKind, paths: UnitPaths<'_>) -> Result<Option<String>,
             &config,
             &data,
             data.strip_prefix("/var/lib/"),
-        )),
+        ))
+        .map(|unit| run_as(&unit, paths.user, paths.group)),
         ServiceKind::SystemdUser => {
             let state = std::env::var("XDG_STATE_HOME").ok().or_else(|| {
                 std::env::var("HOME")
@@ -109,6 +114,22 @@ fn systemd(template: &str, bin: &str, config: &str, data: &str, state_dir: Optio
     out
 }
 
+/// The unit with its `User=` and `Group=` lines naming `user` and `group`.
+fn run_as(unit: &str, user: &str, group: &str) -> String {
+    let mut out = String::with_capacity(unit.len());
+    for line in unit.lines() {
+        if line.starts_with("User=") {
+            out.push_str(&format!("User={user}"));
+        } else if line.starts_with("Group=") {
+            out.push_str(&format!("Group={group}"));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
 fn xml(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -162,6 +183,8 @@ mod tests {
                 bin: Path::new("/opt/aro/bin/aro"),
                 config_file: Path::new("/opt/aro/etc/aro.toml"),
                 data_dir: Path::new("/srv/aro"),
+                user: "aro-svc",
+                group: "nogroup",
             },
         )
         .expect("render")
@@ -173,12 +196,15 @@ mod tests {
         assert!(text.contains("\nReadWritePaths=/srv/aro\n"));
         assert!(!text.contains("StateDirectory"));
         assert!(text.contains("\nType=notify\n"));
+        assert!(text.contains("\nUser=aro-svc\nGroup=nogroup\n"), "{text}");
         let standard = render(
             ServiceKind::SystemdSystem,
             UnitPaths {
                 bin: Path::new("/usr/local/bin/aro"),
                 config_file: Path::new("/etc/aro/aro.toml"),
                 data_dir: Path::new("/var/lib/aro"),
+                user: "aro",
+                group: "aro",
             },
         )
         .expect("render")
@@ -190,6 +216,8 @@ mod tests {
                 bin: Path::new("/a b/aro"),
                 config_file: Path::new("/c"),
                 data_dir: Path::new("/d"),
+                user: "aro",
+                group: "aro",
             }
         )
         .is_err());
