@@ -12,7 +12,7 @@ use actors::ports::ids::UuidV7;
 
 use crate::config::{Config, QuietHours};
 use crate::providers::stripe::{StripePayments, StripeSettings};
-use crate::providers::{SandboxMessaging, TwilioMessaging, TwilioSettings};
+use crate::providers::{SandboxMessaging, SandboxPayments, TwilioMessaging, TwilioSettings};
 use crate::store::{tenant_queries::DEFAULT_TENANT, Database, DieselStore};
 use actors::ports::providers::{MessagingProvider, PaymentProvider};
 
@@ -71,17 +71,58 @@ pub fn messaging_provider(config: &Config, db: &Database) -> Arc<dyn MessagingPr
 /// How long one Stripe request may take before its outcome counts as unknown.
 const STRIPE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Stripe when its secret key is configured; deposits are asked for only then (SPEC §4:
-/// "when payments are configured").
+/// How deposits are paid, if they are asked for at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentsMode {
+    /// Stripe payment links.
+    Stripe,
+    /// Links to the daemon's own sandbox pay page: the whole install is a trial (no
+    /// Stripe key and messaging in the sandbox too), so the deposit flow can be tried.
+    Sandbox,
+    /// No deposits: messaging reaches real customers but there is no Stripe key, and a
+    /// made-up link must never reach a real customer (SPEC §4: deposits "when payments
+    /// are configured").
+    Off,
+}
+
+/// Which [`PaymentsMode`] `config` means.
+pub fn payments_mode(config: &Config) -> PaymentsMode {
+    if config.stripe.secret_key.is_some() {
+        PaymentsMode::Stripe
+    } else if config.twilio.auth_token.is_none() {
+        PaymentsMode::Sandbox
+    } else {
+        PaymentsMode::Off
+    }
+}
+
+/// The payment provider of [`payments_mode`]; `None` when deposits are off.
 pub fn payment_provider(config: &Config) -> Option<Arc<dyn PaymentProvider>> {
     let stripe = &config.stripe;
-    let key = stripe.secret_key.as_ref()?;
-    tracing::info!(api_base = %stripe.api_base, "payments: Stripe");
-    Some(Arc::new(StripePayments::new(StripeSettings {
-        secret_key: key.expose().clone(),
-        api_base: stripe.api_base.clone(),
-        timeout: STRIPE_TIMEOUT,
-    })))
+    match payments_mode(config) {
+        PaymentsMode::Stripe => {
+            let key = stripe.secret_key.as_ref()?;
+            tracing::info!(api_base = %stripe.api_base, "payments: Stripe");
+            Some(Arc::new(StripePayments::new(StripeSettings {
+                secret_key: key.expose().clone(),
+                api_base: stripe.api_base.clone(),
+                timeout: STRIPE_TIMEOUT,
+            })))
+        }
+        PaymentsMode::Sandbox => {
+            tracing::info!(
+                "payments: sandbox (no Stripe key): deposit links point at /sandbox/pay"
+            );
+            Some(Arc::new(SandboxPayments::new(config.public_url.clone())))
+        }
+        PaymentsMode::Off => {
+            tracing::warn!(
+                "payments: off — messaging is live but ARO_STRIPE_SECRET_KEY is not set, so \
+                 no deposit is asked for"
+            );
+            None
+        }
+    }
 }
 
 /// Starts the engine on the current actix system, on `clock`. Must run inside one.

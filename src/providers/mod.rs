@@ -6,8 +6,10 @@ pub mod calendly;
 pub(crate) mod http;
 pub mod llm;
 pub mod sandbox_messaging;
+pub mod sandbox_payments;
 pub mod stripe;
 pub mod twilio;
 
 pub use sandbox_messaging::SandboxMessaging;
+pub use sandbox_payments::SandboxPayments;
 pub use twilio::{TwilioMessaging, TwilioSettings};

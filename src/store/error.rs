@@ -21,6 +21,19 @@ pub enum StoreError {
     /// The blocking task running the query died.
     #[error("database task failed: {0}")]
     Task(String),
+    /// A stored row does not make sense (or an engine write was refused) — a bug or a
+    /// hand edit, not something a retry fixes.
+    #[error("stored data: {0}")]
+    Inconsistent(String),
+}
+
+impl From<super::engine_queries::QueryError> for StoreError {
+    fn from(err: super::engine_queries::QueryError) -> Self {
+        match err {
+            super::engine_queries::QueryError::Diesel(e) => StoreError::Query(e),
+            other => StoreError::Inconsistent(other.to_string()),
+        }
+    }
 }
 
 impl From<diesel::r2d2::PoolError> for StoreError {

@@ -5,7 +5,9 @@
 
 pub mod booking;
 pub mod calendly;
+pub mod local_only;
 pub mod sandbox;
+pub mod sandbox_payments;
 pub mod signed_header;
 pub mod stripe;
 pub mod twilio;
@@ -35,7 +37,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/webhooks/stripe").route(web::post().to(stripe::receive)))
         // Typed replies while messaging is in the sandbox (404 once Twilio has credentials).
-        .service(web::resource("/sandbox/replies").route(web::post().to(sandbox::receive_reply)));
+        .service(web::resource("/sandbox/replies").route(web::post().to(sandbox::receive_reply)))
+        // Sandbox deposit links (404 unless payments run in the sandbox).
+        .service(
+            web::resource("/sandbox/pay/{appointment}")
+                .route(web::get().to(sandbox_payments::show))
+                .route(web::post().to(sandbox_payments::pay)),
+        );
 }
 
 /// `POST /webhooks/booking`: the normalized booking webhook, signed with
