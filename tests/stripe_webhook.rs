@@ -1,7 +1,9 @@
 //! `POST /webhooks/stripe` on the real daemon (both backends): a signed paid checkout
 //! session naming an appointment is recorded once in the inbox (a repeat is a
-//! duplicate); other event types are acknowledged and ignored; unsigned, tampered,
-//! stale and malformed deliveries get a 4xx envelope and record nothing; without a
+//! duplicate, and several `v1=` signatures pass when one matches, as during a secret
+//! roll); other event types are acknowledged and ignored; unsigned, tampered, stale,
+//! future-dated, wrongly keyed, v0-only, malformed-header, oversized and malformed-body
+//! deliveries get a 4xx envelope and record nothing; without a
 //! webhook secret the route does not exist.
 
 mod common;
@@ -90,12 +92,56 @@ async fn payments_are_recorded_once_and_bad_deliveries_refused(kind: Kind) {
     ));
     let (status, _) = post(&app, &paid, stale).await;
     assert_eq!(status, 401, "outside the 300 s tolerance");
+    let wrong_secret = Some(sign(
+        b"whsec_someone_else",
+        Utc::now().timestamp(),
+        paid.as_bytes(),
+    ));
+    let (status, _) = post(&app, &paid, wrong_secret).await;
+    assert_eq!(status, 401, "signed with another endpoint's secret");
+    let future = Some(sign(
+        SECRET.as_bytes(),
+        Utc::now().timestamp() + 600,
+        paid.as_bytes(),
+    ));
+    let (status, _) = post(&app, &paid, future).await;
+    assert_eq!(status, 401, "a timestamp 10 minutes ahead");
+    let good = signed(&paid).expect("header");
+    let (t, v1) = good.split_once(',').expect("t=…,v1=…");
+    // Stripe's own scheme v0 is not accepted in place of v1.
+    let (status, _) = post(
+        &app,
+        &paid,
+        Some(format!("{t},{}", v1.replace("v1=", "v0="))),
+    )
+    .await;
+    assert_eq!(status, 401, "v0 only");
+    for malformed in [
+        "garbage".to_string(),
+        format!("t=soon,{v1}"),
+        format!("{t}"),
+        format!("{v1}"),
+        String::new(),
+    ] {
+        let (status, body) = post(&app, &paid, Some(malformed.clone())).await;
+        assert_eq!(status, 401, "malformed header {malformed:?}: {body}");
+        assert_eq!(body["error"]["code"], "UNAUTHORIZED", "{malformed:?}");
+    }
+    let oversized = format!("{{\"pad\":\"{}\"}}", "x".repeat(2 * 1024 * 1024));
+    let (status, _) = post(&app, &oversized, signed(&oversized)).await;
+    assert_eq!(status, 413, "oversized");
     let (status, body) = post(&app, "{not json", signed("{not json")).await;
     assert_eq!(status, 400, "malformed: {body}");
     assert_eq!(body["error"]["code"], "VALIDATION_ERROR");
     assert_eq!(inbox_rows(&app).await, 0, "nothing recorded");
 
-    let (status, body) = post(&app, &paid, signed(&paid)).await;
+    // During a secret roll Stripe signs with both secrets: one matching v1 is enough.
+    let now = Utc::now().timestamp();
+    let old = sign(b"whsec_old_secret", now, paid.as_bytes());
+    let current = sign(SECRET.as_bytes(), now, paid.as_bytes());
+    let (_, current_v1) = current.split_once(',').expect("t=…,v1=…");
+    let rolled = format!("{old},{current_v1}");
+    let (status, body) = post(&app, &paid, Some(rolled)).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("accepted")));
     let (status, body) = post(&app, &paid, signed(&paid)).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("duplicate")));
