@@ -390,7 +390,63 @@ async fn a_failing_llm_leaves_the_local_classifier_in_charge(kind: Kind) {
     assert_eq!(llm.requests(), 1);
 }
 
+/// `POST /v1/admin/classify` tries a text on the daemon's own chain: the LLM's answer
+/// while it works, the local classifier's when it fails; the carrier keywords before
+/// either (the LLM never sees a STOP).
+async fn the_admin_try_out_runs_the_same_chain(kind: Kind) {
+    use aro::audit::Actor;
+    use aro::auth::{service, tokens, Role};
+
+    let llm = FakeLlm::start(KEY, MODEL);
+    llm.answer_with(Reply::intent("confirm", 0.91));
+    let (_twilio, app) = booked(kind, &llm).await;
+    let db = database(&app);
+    let token = service::run(&db, |conn| {
+        tokens::create(
+            conn,
+            "default",
+            "staff",
+            Role::Staff,
+            None,
+            &Actor::cli(),
+            Utc::now(),
+        )
+    })
+    .await
+    .expect("token")
+    .token
+    .expose()
+    .clone();
+    let classify = |text: &str| {
+        let request = client()
+            .post(app.url("/v1/admin/classify"))
+            .insert_header(("Authorization", format!("Bearer {token}")));
+        let body = json!({ "text": text });
+        async move {
+            let mut response = request.send_json(&body).await.expect("sent");
+            assert_eq!(response.status().as_u16(), 200);
+            response.json::<serde_json::Value>().await.expect("JSON")
+        }
+    };
+    let answer = classify(TEXT).await;
+    assert_eq!(
+        (answer["intent"].as_str(), answer["source"].as_str()),
+        (Some("confirm"), Some("llm")),
+        "{answer}"
+    );
+    assert!((answer["confidence"].as_f64().expect("confidence") - 0.91).abs() < 1e-9);
+    let stop = classify("STOP").await;
+    assert_eq!(stop["source"], "rules");
+    assert_eq!(llm.requests(), 1, "keywords never reach the LLM");
+
+    llm.answer_with(Reply::Status(500));
+    let fallback = classify(TEXT).await;
+    assert_eq!(fallback["source"], "local", "{fallback}");
+    assert_eq!(fallback["intent"], json!(local(TEXT).intent));
+}
+
 on_both_backends!(
+    the_admin_try_out_runs_the_same_chain,
     each_outcome_answers_from_the_right_source,
     the_budget_stops_requests_after_n_and_persists,
     the_budget_is_exact_under_concurrency_and_monthly,

@@ -1,28 +1,22 @@
 //! `POST /v1/admin/classify {"text", "optedOut"?}` → `{intent, confidence, source}`:
 //! tries a reply on the classifier chain the daemon runs on inbound messages — the
 //! carrier keyword rules first (`source: "rules"`, intents `opt_out`, `opt_in`,
-//! `help`), then the local intent classifier (`source: "local"`, intents `confirm`,
-//! `reschedule`, `cancel`, `unclear`). Staff or above; nothing is stored or sent.
-
-use std::sync::OnceLock;
+//! `help`), then the reply classifier chain — the LLM when one is configured and its
+//! budget allows (`source: "llm"`; the request counts against the monthly budget like
+//! any other), else the local intent classifier (`source: "local"`); intents `confirm`,
+//! `reschedule`, `cancel`, `unclear`. Staff or above; nothing is stored or sent.
 
 use actix_web::{web, HttpResponse};
-use actors::classify::{keyword_action, KeywordAction, LocalClassifier};
+use actors::classify::{keyword_action, KeywordAction};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::error::AdminError;
 use crate::auth::StaffOrAbove;
-use crate::http::ApiError;
+use crate::http::{ApiError, AppState};
 
 /// Longest text accepted (ten SMS segments).
 const MAX_TEXT_CHARS: usize = 1600;
-
-/// The local classifier, built once (compiling its lexicon is not free).
-fn classifier() -> &'static LocalClassifier {
-    static CLASSIFIER: OnceLock<LocalClassifier> = OnceLock::new();
-    CLASSIFIER.get_or_init(LocalClassifier::new)
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -35,6 +29,7 @@ pub struct ClassifyBody {
 
 pub async fn classify(
     _staff: StaffOrAbove,
+    state: web::Data<AppState>,
     body: web::Json<ClassifyBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -61,7 +56,7 @@ pub async fn classify(
             json!({"intent": "help", "confidence": 1.0, "source": "rules"})
         }
         None => {
-            let c = classifier().classify_text(&body.text);
+            let c = state.classifier.classify(&body.text).await;
             json!({"intent": c.intent, "confidence": c.confidence, "source": c.source})
         }
     };
