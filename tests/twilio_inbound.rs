@@ -310,6 +310,11 @@ async fn bad_requests_get_a_4xx_and_record_nothing(kind: Kind) {
         &format!("{PUBLIC}/webhooks/twilio/status"),
         &good,
     ));
+    let wrong_token = Some(expected_signature(
+        "not-the-auth-token",
+        &format!("{PUBLIC}/webhooks/twilio/sms"),
+        &good,
+    ));
     let no_from: Vec<(String, String)> =
         good.iter().filter(|(k, _)| k != "From").cloned().collect();
     let bad_sid = form("SM-not-a-sid!", PHONE, "STOP");
@@ -317,6 +322,9 @@ async fn bad_requests_get_a_4xx_and_record_nothing(kind: Kind) {
         ("unsigned", good.clone(), None, 401),
         ("tampered", tampered, signed(&good), 401),
         ("wrong url", good.clone(), wrong_url, 401),
+        ("wrong token", good.clone(), wrong_token, 401),
+        ("garbled header", good.clone(), Some("%%%".into()), 401),
+        ("empty header", good.clone(), Some(String::new()), 401),
         ("no From", no_from.clone(), signed(&no_from), 400),
         ("bad sid", bad_sid.clone(), signed(&bad_sid), 400),
     ];
