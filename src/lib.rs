@@ -14,6 +14,7 @@ pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod crypto;
 pub mod engine_host;
 pub mod http;

@@ -258,9 +258,29 @@ fn a_non_interactive_install_writes_starts_books_and_lets_the_admin_log_in() {
         table["data_dir"].as_str(),
         Some(data_dir.to_str().expect("utf-8"))
     );
-    let secret = table["booking"]["webhook_secret"].as_str().expect("secret");
+    // No credential in the file: the generated booking webhook secret is sealed in the
+    // store, and the daemon signs its test booking check with it (below).
+    assert!(table.get("booking").is_none(), "{table:?}");
+    let written = Config::load(&ConfigSources {
+        file: Some(config_file.clone()),
+        env: Vec::new(),
+    })
+    .expect("the written configuration loads")
+    .config;
+    let sealed = aro::credentials::read_sealed(&written).expect("sealed credentials");
+    let secret = sealed
+        .iter()
+        .find(|(key, _)| key == "booking.webhook_secret")
+        .map(|(_, value)| value.clone())
+        .expect("the booking webhook secret is sealed");
     assert_eq!(secret.len(), 64, "a generated booking webhook secret");
-    assert!(!stdout.contains(secret), "the secret is never printed");
+    assert!(!stdout.contains(&secret), "the secret is never printed");
+    assert!(
+        !std::fs::read_to_string(&config_file)
+            .expect("read")
+            .contains(&secret),
+        "not in the file"
+    );
     let key_mode = std::fs::metadata(data_dir.join("master.key"))
         .expect("master key")
         .permissions()
@@ -599,6 +619,21 @@ fn the_interactive_wizard_completes_and_a_rerun_keeps_everything() {
         0o600
     );
     let key_before = std::fs::read(&key_file).expect("master key");
+    let sealed = || {
+        let config = Config::load(&ConfigSources {
+            file: Some(config_file.clone()),
+            env: Vec::new(),
+        })
+        .expect("loads")
+        .config;
+        aro::credentials::read_sealed(&config).expect("sealed")
+    };
+    let sealed_before = sealed();
+    assert_eq!(
+        sealed_before.len(),
+        1,
+        "the generated booking webhook secret"
+    );
     let key_inode = std::fs::metadata(&key_file).expect("meta").ino();
 
     // Again: every previous answer is the default; Enter accepts it.
@@ -627,6 +662,7 @@ fn the_interactive_wizard_completes_and_a_rerun_keeps_everything() {
         "the configuration is unchanged"
     );
     assert_eq!(std::fs::read(&key_file).expect("key"), key_before);
+    assert_eq!(sealed(), sealed_before, "the sealed credentials are kept");
     assert_eq!(std::fs::metadata(&key_file).expect("meta").ino(), key_inode);
 }
 
@@ -679,11 +715,23 @@ fn the_wizard_tests_credentials_live_and_asks_again_when_they_are_rejected() {
         "secrets are typed without echo"
     );
 
-    let table: toml::Table = std::fs::read_to_string(prefix.path().join("etc/aro/aro.toml"))
-        .expect("config written")
-        .parse()
-        .expect("TOML");
-    assert_eq!(table["twilio"]["auth_token"].as_str(), Some(TWILIO_TOKEN));
+    let config_file = prefix.path().join("etc/aro/aro.toml");
+    let text = std::fs::read_to_string(&config_file).expect("config written");
+    assert!(
+        !text.contains(TWILIO_TOKEN),
+        "no plaintext credential at rest: {text}"
+    );
+    let config = Config::load(&ConfigSources {
+        file: Some(config_file),
+        env: Vec::new(),
+    })
+    .expect("loads")
+    .config;
+    let sealed = aro::credentials::read_sealed(&config).expect("sealed");
+    assert!(
+        sealed.contains(&("twilio.auth_token".to_string(), TWILIO_TOKEN.to_string())),
+        "the accepted token is sealed in the store"
+    );
     let checks = fake
         .request_log()
         .iter()

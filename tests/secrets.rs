@@ -366,7 +366,66 @@ async fn rotate_key_with_aro_master_key_writes_the_new_key_to_a_file(kind: Kind)
     );
 }
 
+/// A secret named after a credential's configuration key is that credential for the
+/// commands that use the configuration: over the file, under the environment; deleting
+/// it puts the provider back in the sandbox; a master key that cannot open it stops the
+/// command instead of silently running without it.
+async fn sealed_credentials_are_part_of_the_configuration(kind: Kind) {
+    let (db, _database) = setup(kind).await;
+    let file = db.data_dir().join("aro.toml");
+    std::fs::write(&file, "[stripe]\nsecret_key = \"sk_from_the_file\"\n").expect("write");
+    let config = file.display().to_string();
+    let show = |env: &[(&str, &str)]| {
+        let run = aro(&db, env, &["--config", &config, "config", "show"], "");
+        assert!(run.ok, "{}{}", run.stdout, run.stderr);
+        run.stdout
+    };
+    assert!(show(&[]).contains("stripe.secret_key = \"********\"  # file"));
+
+    let set = aro(&db, &[], &["secrets", "set", "stripe.secret_key"], STRIPE);
+    assert!(set.ok, "{}", set.stderr);
+    assert!(set.stdout.contains("from its next start"), "{}", set.stdout);
+    let shown = show(&[]);
+    assert!(
+        shown.contains("stripe.secret_key = \"********\"  # sealed store"),
+        "{shown}"
+    );
+    let shown = show(&[("ARO_STRIPE_SECRET_KEY", "sk_from_env")]);
+    assert!(
+        shown.contains("# environment ARO_STRIPE_SECRET_KEY"),
+        "{shown}"
+    );
+
+    let wrong_key = "cd".repeat(32);
+    let refused = aro(
+        &db,
+        &[("ARO_MASTER_KEY", wrong_key.as_str())],
+        &["--config", &config, "config", "check"],
+        "",
+    );
+    assert!(
+        !refused.ok,
+        "a key that cannot open the credentials is an error"
+    );
+    assert!(
+        refused.stderr.contains("stripe.secret_key"),
+        "{}",
+        refused.stderr
+    );
+
+    let deleted = aro(&db, &[], &["secrets", "delete", "stripe.secret_key"], "");
+    assert!(
+        deleted.ok && deleted.stdout.contains("deleted"),
+        "{}",
+        deleted.stdout
+    );
+    assert!(show(&[]).contains("# file"), "the file's value again");
+    let again = aro(&db, &[], &["secrets", "delete", "stripe.secret_key"], "");
+    assert!(again.stdout.contains("no secret"), "{}", again.stdout);
+}
+
 on_both_backends!(
+    sealed_credentials_are_part_of_the_configuration,
     set_and_list_never_show_values,
     rotate_key_reseals_under_a_new_key_file,
     rotate_key_with_aro_master_key_writes_the_new_key_to_a_file,

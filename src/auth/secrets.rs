@@ -221,6 +221,35 @@ pub fn set_secret(
     })
 }
 
+/// Removes a tenant's secret, with a `secrets.deleted` audit entry, in one transaction;
+/// `false` when there was none (and nothing is audited).
+pub fn delete_secret(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    name: &str,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<bool, SecretsError> {
+    validate_name(name)?;
+    conn.transaction(|conn| {
+        let deleted = diesel::delete(
+            integration_secrets::table
+                .filter(integration_secrets::tenant_id.eq(tenant_id))
+                .filter(integration_secrets::name.eq(name)),
+        )
+        .execute(conn)?;
+        if deleted > 0 {
+            audit::record(
+                conn,
+                &NewEntry::new(tenant_id, actor.clone(), "secrets.deleted")
+                    .at(now)
+                    .subject("secret", name),
+            )?;
+        }
+        Ok(deleted > 0)
+    })
+}
+
 /// The value of a tenant's secret, or `None` when it is not set.
 pub fn get_secret(
     conn: &mut DbConnection,

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::config::{Config, ConfigSources};
+use crate::credentials::{self, CredentialsError, Reach};
 use crate::ops::diagnose::{self, Report};
 use crate::telemetry::Redactor;
 
@@ -27,7 +28,14 @@ pub struct DiagnoseArgs {
 
 /// Runs diagnose with the configuration file `file` (if any) and the environment.
 pub fn main(file: Option<PathBuf>, args: &DiagnoseArgs) -> ExitCode {
-    let loaded = Config::load(&ConfigSources::from_process(file));
+    let sources = ConfigSources::from_process(file);
+    // With the sealed credentials, so the integrations are checked with what the daemon
+    // uses; when the store cannot give them, the database checks say why.
+    let loaded = match credentials::load(&sources, Reach::BestEffort) {
+        Ok(loaded) => Ok(loaded),
+        Err(CredentialsError::Config(error)) => Err(error),
+        Err(_) => Config::load(&sources),
+    };
     let (report, snapshot, redactor) = match &loaded {
         Ok(loaded) => {
             let with_snapshot = args.bundle.is_some();

@@ -17,7 +17,9 @@ use anyhow::{bail, Context};
 use clap::Args;
 use dialoguer::{Input, Password, Select};
 
+use crate::audit::Actor;
 use crate::config::{values, Config, ConfigSources, DatabaseUrl, Secret, PROFILES};
+use crate::credentials::{self, Reach};
 use crate::crypto::KeySource;
 use crate::ops::backup::Progress;
 use crate::ops::install::account::{self, AccountOutcome, ServiceAccount};
@@ -164,6 +166,9 @@ pub fn run(args: InstallArgs) -> anyhow::Result<()> {
             "Found {}: its answers are kept unless you change them.",
             layout.config_file.display()
         );
+        for (key, value) in existing_credentials(&layout.config_file) {
+            answers.set(&key, value);
+        }
     }
     apply_flags(&mut answers, &args);
     if answers.non_empty("data_dir").is_none() {
@@ -262,6 +267,24 @@ fn existing_admins(config_file: &Path) -> Vec<String> {
         }
     }
     setup::existing_admins(&loaded.config).unwrap_or_default()
+}
+
+/// The credentials an existing installation keeps sealed (none when its database or
+/// master key cannot be read: the answers then come from the flags or the prompts).
+fn existing_credentials(config_file: &Path) -> Vec<(String, String)> {
+    let Ok(loaded) = Config::load(&ConfigSources {
+        file: Some(config_file.to_path_buf()),
+        env: Vec::new(),
+    }) else {
+        return Vec::new();
+    };
+    match credentials::read_sealed(&loaded.config) {
+        Ok(sealed) => sealed,
+        Err(err) => {
+            println!("! the sealed credentials cannot be read ({err}); answer them again");
+            Vec::new()
+        }
+    }
 }
 
 /// Non-interactive: the admin from the flags, and every missing answer at once.
@@ -648,7 +671,7 @@ fn install(
     let text = Answers::render(&answers.merge_into(base))?;
     let written = setup::write_file(&layout.config_file, &text, 0o600)?;
     println!(
-        "✓ configuration {} ({}; mode 0600: it holds the integration credentials)",
+        "✓ configuration {} ({}; mode 0600; credentials are sealed in the store)",
         layout.config_file.display(),
         match written {
             Written::Created => "created",
@@ -689,6 +712,7 @@ fn install(
         }
         None => println!("! no admin user: create one with `aro admin create-user`"),
     }
+    let config = seal_credentials(layout, &config, answers)?;
 
     let bin = match &args.bin {
         Some(bin) => bin.clone(),
@@ -725,6 +749,30 @@ fn install(
     }
     next_steps(layout, &config, args.start);
     Ok(())
+}
+
+/// Seals the answered credentials in the store (AES-256-GCM under the master key; an
+/// empty answer removes one) and answers the configuration the daemon will see: the
+/// file with the sealed credentials layered in.
+fn seal_credentials(layout: &Layout, config: &Config, answers: &Answers) -> anyhow::Result<Config> {
+    let master = crate::crypto::MasterKey::load(config).map_err(InstallError::from)?;
+    let db = crate::store::Database::open(&config.database).map_err(InstallError::from)?;
+    let mut conn = db.get().map_err(InstallError::from)?;
+    let stored = credentials::store(&mut conn, &master, &answers.sealed(), &Actor::cli())?;
+    if !stored.sealed.is_empty() {
+        println!(
+            "✓ credentials sealed in the store (AES-256-GCM under the master key): {}",
+            stored.sealed.join(", ")
+        );
+    }
+    if !stored.removed.is_empty() {
+        println!("✓ credentials removed: {}", stored.removed.join(", "));
+    }
+    let sources = ConfigSources {
+        file: Some(layout.config_file.clone()),
+        env: Vec::new(),
+    };
+    Ok(credentials::load(&sources, Reach::Required)?.config)
 }
 
 /// For a systemd system service: the dedicated user, created when missing, made owner

@@ -21,6 +21,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, ConfigSources, LoadedConfig, CONFIG_FILE_ENV};
+use crate::credentials::{self, CredentialsError, Reach};
 
 /// Exit code for invalid configuration (EX_CONFIG from sysexits.h); the systemd unit
 /// does not restart on it.
@@ -217,7 +218,16 @@ pub fn main() -> ExitCode {
             }
         };
     }
-    let loaded = match load_config(cli.config.clone()) {
+    // Commands that talk to providers (or show the configuration) see the credentials
+    // sealed in the store; the others need only the file and the environment.
+    let reach = match &cli.command {
+        Command::Serve => Some(Reach::Required),
+        Command::Config { .. } | Command::Sync { .. } | Command::Test { .. } => {
+            Some(Reach::BestEffort)
+        }
+        _ => None,
+    };
+    let loaded = match load_config(cli.config.clone(), reach) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
@@ -246,9 +256,23 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn load_config(file: Option<PathBuf>) -> Result<LoadedConfig, ExitCode> {
-    Config::load(&ConfigSources::from_process(file)).map_err(|err| {
-        eprint!("error: {err}");
-        ExitCode::from(EXIT_CONFIG)
-    })
+/// The configuration; with the sealed credentials when `reach` says how to get them.
+fn load_config(file: Option<PathBuf>, reach: Option<Reach>) -> Result<LoadedConfig, ExitCode> {
+    let sources = ConfigSources::from_process(file);
+    match reach {
+        None => Config::load(&sources).map_err(|err| {
+            eprint!("error: {err}");
+            ExitCode::from(EXIT_CONFIG)
+        }),
+        Some(reach) => credentials::load(&sources, reach).map_err(|err| match err {
+            CredentialsError::Config(err) => {
+                eprint!("error: {err}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+            other => {
+                eprintln!("error: {other}");
+                ExitCode::FAILURE
+            }
+        }),
+    }
 }

@@ -1,6 +1,8 @@
-//! `aro secrets set NAME | list | rotate-key [--new-key-file FILE]`: integration
-//! secrets sealed under the master key (`auth::secrets`). Values are read from stdin
-//! and never printed.
+//! `aro secrets set NAME | delete NAME | list | rotate-key [--new-key-file FILE]`:
+//! integration secrets sealed under the master key (`auth::secrets`). Values are read
+//! from stdin and never printed. A secret named after a provider credential's
+//! configuration key (`twilio.auth_token`, … — `credentials::SEALED_KEYS`) is that
+//! credential: the daemon uses it from its next start, over the file's value.
 //!
 //! `rotate-key` (stop the daemon first):
 //! 1. The new key: the key in `--new-key-file` when that file exists, else a fresh
@@ -46,6 +48,9 @@ pub enum SecretsAction {
         /// e.g. twilio.auth_token (letters, digits and . _ -).
         name: String,
     },
+    /// Remove a secret (a provider credential: that provider runs in the sandbox from the
+    /// daemon's next start, unless the file or the environment sets it).
+    Delete { name: String },
     /// List the secrets: names, master key id and update time, never values.
     List,
     /// Re-seal every secret under a new master key (stop the daemon first). See
@@ -62,6 +67,7 @@ pub fn run(config: Config, args: SecretsArgs) -> anyhow::Result<()> {
     crate::telemetry::init(&config);
     match args.action {
         SecretsAction::Set { name } => set(&config, &args.tenant, &name),
+        SecretsAction::Delete { name } => delete(&config, &args.tenant, &name),
         SecretsAction::List => list(&config, &args.tenant),
         SecretsAction::RotateKey { new_key_file } => rotate_key(&config, new_key_file),
     }
@@ -101,6 +107,19 @@ fn set(config: &Config, tenant: &str, name: &str) -> anyhow::Result<()> {
         "{verb} secret {name} (sealed under master key {})",
         secrets::key_id(master.key())
     );
+    if crate::credentials::SEALED_KEYS.contains(&name) {
+        println!("the daemon uses it as {name} from its next start (restart it to apply)");
+    }
+    Ok(())
+}
+
+fn delete(config: &Config, tenant: &str, name: &str) -> anyhow::Result<()> {
+    let mut conn = super::admin_cmd::open_database(config)?;
+    if secrets::delete_secret(&mut conn, tenant, name, &Actor::cli(), Utc::now())? {
+        println!("deleted secret {name}");
+    } else {
+        println!("no secret {name}");
+    }
     Ok(())
 }
 

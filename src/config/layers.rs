@@ -1,5 +1,6 @@
-//! Layering of configuration sources: built-in defaults, an optional TOML file, then
-//! `ARO_*` environment variables.
+//! Layering of configuration sources: built-in defaults, an optional TOML file, the
+//! credentials kept sealed in the store (`aro secrets set`), then `ARO_*` environment
+//! variables.
 //!
 //! The built-in `config/default.toml` is also the registry of keys: every key it holds
 //! is valid, every other key in a file or in the environment is reported as unknown.
@@ -23,6 +24,8 @@ pub const CONFIG_FILE_ENV: &str = "ARO_CONFIG";
 pub enum Source {
     Default,
     File(PathBuf),
+    /// The sealed store (`integration_secrets`), under the key's own name.
+    Sealed,
     Env(String),
 }
 
@@ -31,6 +34,7 @@ impl fmt::Display for Source {
         match self {
             Source::Default => f.write_str("default"),
             Source::File(path) => write!(f, "file {}", path.display()),
+            Source::Sealed => f.write_str("sealed store"),
             Source::Env(name) => write!(f, "environment {name}"),
         }
     }
@@ -56,8 +60,13 @@ pub fn env_name(key: &str) -> String {
 }
 
 impl Layers {
-    /// Builds the layered view from the defaults, an optional file and the environment.
-    pub fn build(file: Option<&Path>, env: &[(String, String)]) -> Self {
+    /// Builds the layered view from the defaults, an optional file, sealed credentials
+    /// (key, value) and the environment.
+    pub fn build(
+        file: Option<&Path>,
+        sealed: &[(String, String)],
+        env: &[(String, String)],
+    ) -> Self {
         let mut layers = Layers::default();
         let defaults: toml::Table = match DEFAULTS_TOML.parse() {
             Ok(table) => table,
@@ -76,6 +85,7 @@ impl Layers {
         if let Some(path) = file {
             layers.apply_file(path);
         }
+        layers.apply_sealed(sealed);
         layers.apply_env(env);
         layers
     }
@@ -124,6 +134,23 @@ impl Layers {
                 "a known key",
                 unknown_key_reason(&key, &self.settings),
             ));
+        }
+    }
+
+    fn apply_sealed(&mut self, sealed: &[(String, String)]) {
+        for (key, value) in sealed {
+            match self.settings.get_mut(key) {
+                Some(setting) => {
+                    setting.value = toml::Value::String(value.clone());
+                    setting.source = Source::Sealed;
+                }
+                None => self.problems.push(ConfigProblem::new(
+                    key,
+                    Source::Sealed,
+                    "a known key",
+                    "a sealed secret names no configuration key (`aro secrets list`)".to_string(),
+                )),
+            }
         }
     }
 
@@ -208,7 +235,7 @@ mod tests {
 
     #[test]
     fn every_spec_variable_is_a_known_key() {
-        let layers = Layers::build(None, &[]);
+        let layers = Layers::build(None, &[], &[]);
         let names: Vec<String> = layers.settings.keys().map(|k| env_name(k)).collect();
         for spec_name in [
             "ARO_LISTEN",
@@ -249,7 +276,7 @@ mod tests {
         )
         .expect("write");
         let env = vec![("ARO_LISTEN".to_string(), "127.0.0.1:9100".to_string())];
-        let layers = Layers::build(Some(&path), &env);
+        let layers = Layers::build(Some(&path), &[], &env);
         assert!(layers.problems.is_empty(), "{:?}", layers.problems);
         let tz = &layers.settings["timezone"];
         assert_eq!(tz.value.as_str(), Some("Europe/Paris"));
@@ -260,12 +287,37 @@ mod tests {
     }
 
     #[test]
+    fn sealed_credentials_override_the_file_and_the_environment_overrides_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("aro.toml");
+        std::fs::write(&path, "[twilio]\nauth_token = \"from-file\"\n").expect("write");
+        let sealed = vec![
+            ("twilio.auth_token".to_string(), "sealed-token".to_string()),
+            ("stripe.secret_key".to_string(), "sk_sealed".to_string()),
+        ];
+        let env = vec![("ARO_STRIPE_SECRET_KEY".to_string(), "sk_env".to_string())];
+        let layers = Layers::build(Some(&path), &sealed, &env);
+        assert!(layers.problems.is_empty(), "{:?}", layers.problems);
+        let token = &layers.settings["twilio.auth_token"];
+        assert_eq!(
+            (token.value.as_str(), &token.source),
+            (Some("sealed-token"), &Source::Sealed)
+        );
+        let key = &layers.settings["stripe.secret_key"];
+        assert_eq!(key.value.as_str(), Some("sk_env"));
+
+        let unknown = Layers::build(None, &[("twilio.tokn".to_string(), "x".to_string())], &[]);
+        assert_eq!(unknown.problems.len(), 1);
+        assert_eq!(unknown.problems[0].source, Source::Sealed);
+    }
+
+    #[test]
     fn unknown_keys_in_file_and_environment_are_all_reported() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("aro.toml");
         std::fs::write(&path, "colour = \"blue\"\n[twilio]\ntoken = \"x\"\n").expect("write");
         let env = vec![("ARO_TWILLIO_FROM".to_string(), "+15550001111".to_string())];
-        let layers = Layers::build(Some(&path), &env);
+        let layers = Layers::build(Some(&path), &[], &env);
         let keys: Vec<&str> = layers.problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, vec!["colour", "twilio.token", "ARO_TWILLIO_FROM"]);
         assert!(layers.problems[1].reason.contains("twilio.auth_token"));

@@ -208,7 +208,16 @@ fn mask_url_password(raw: &str) -> String {
 impl Config {
     /// Loads and validates the configuration; every problem is reported at once.
     pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
-        let layers = Layers::build(sources.file.as_deref(), &sources.env);
+        Self::load_with_sealed(sources, &[])
+    }
+
+    /// [`Config::load`] with credentials from the sealed store (key, value) layered
+    /// between the file and the environment.
+    pub fn load_with_sealed(
+        sources: &ConfigSources,
+        sealed: &[(String, String)],
+    ) -> Result<LoadedConfig, ConfigError> {
+        let layers = Layers::build(sources.file.as_deref(), sealed, &sources.env);
         let mut r = Reader::new(&layers);
         let built = Self::read(&mut r);
         let Reader {

@@ -14,6 +14,7 @@ use std::path::Path;
 use crate::config::{env_name, Config, ConfigSources, LoadedConfig, MASK};
 
 use super::InstallError;
+use crate::credentials::SEALED_KEYS;
 
 /// Every key the installer asks about.
 pub const KEYS: &[&str] = &[
@@ -36,6 +37,7 @@ pub const KEYS: &[&str] = &[
     "stripe.secret_key",
     "stripe.webhook_secret",
     "stripe.api_base",
+    "llm.api_key",
 ];
 
 /// The keys without which there is no installation (non-interactive mode lists the
@@ -51,6 +53,7 @@ pub const SECRET_KEYS: &[&str] = &[
     "twilio.auth_token",
     "stripe.secret_key",
     "stripe.webhook_secret",
+    "llm.api_key",
 ];
 
 /// The header of a written configuration file.
@@ -160,15 +163,33 @@ impl Answers {
 
     /// `base` (the existing file's table, or empty) with every answer set; keys with
     /// an empty answer that the file does not have are left out (defaults apply).
+    /// Credentials ([`SEALED_KEYS`]) are never written: they go to the sealed store
+    /// ([`Answers::sealed`]), and any left in the file by an earlier version are removed.
     pub fn merge_into(&self, base: &toml::Table) -> toml::Table {
         let mut table = base.clone();
+        for key in SEALED_KEYS {
+            let parts: Vec<&str> = key.split('.').collect();
+            remove_path(&mut table, &parts);
+        }
         for (key, value) in &self.values {
+            if SEALED_KEYS.contains(&key.as_str()) {
+                continue;
+            }
             let parts: Vec<&str> = key.split('.').collect();
             set_path(&mut table, &parts, value);
         }
         // Drop sections left empty.
         table.retain(|_, v| !matches!(v, toml::Value::Table(t) if t.is_empty()));
         table
+    }
+
+    /// The answered credentials, for the sealed store: (key, value), an empty value
+    /// meaning "none" (that provider runs in the sandbox).
+    pub fn sealed(&self) -> Vec<(String, String)> {
+        SEALED_KEYS
+            .iter()
+            .filter_map(|key| self.get(key).map(|v| (key.to_string(), v.to_string())))
+            .collect()
     }
 
     /// The file's text for `table`.
@@ -200,6 +221,21 @@ fn set_path(table: &mut toml::Table, parts: &[&str], value: &str) {
     }
 }
 
+/// Removes `parts` (a dotted key) from `table`, if there.
+fn remove_path(table: &mut toml::Table, parts: &[&str]) {
+    match parts {
+        [] => {}
+        [last] => {
+            table.remove(*last);
+        }
+        [first, rest @ ..] => {
+            if let Some(toml::Value::Table(inner)) = table.get_mut(*first) {
+                remove_path(inner, rest);
+            }
+        }
+    }
+}
+
 /// A new random secret: 32 bytes from the OS RNG, as 64 hex digits.
 pub fn generate_secret() -> String {
     use rand::RngCore;
@@ -218,7 +254,7 @@ mod tests {
         let path = dir.path().join("aro.toml");
         std::fs::write(
             &path,
-            "[log]\nlevel = \"debug\"\n[business]\nname = \"Old\"\n",
+            "[log]\nlevel = \"debug\"\n[business]\nname = \"Old\"\n[stripe]\nsecret_key = \"sk_old_plain\"\n",
         )
         .expect("write");
         let (mut answers, table) = Answers::read_file(&path).expect("read").expect("exists");
@@ -234,6 +270,21 @@ mod tests {
         assert!(text.contains("level = \"debug\""));
         assert!(!text.contains("quiet_hours"));
         assert!(!format!("{again:?}").contains("s3cr3t-value"));
+        assert!(
+            !text.contains("s3cr3t-value"),
+            "credentials go to the sealed store"
+        );
+        assert!(
+            !text.contains("sk_old_plain"),
+            "a plaintext credential is moved out"
+        );
+        assert_eq!(
+            answers.sealed(),
+            vec![
+                ("twilio.auth_token".to_string(), "s3cr3t-value".to_string()),
+                ("stripe.secret_key".to_string(), "sk_old_plain".to_string()),
+            ]
+        );
         assert_eq!(again.missing(), ["business.phone", "timezone", "profile"]);
     }
 }
