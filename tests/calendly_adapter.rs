@@ -159,6 +159,36 @@ async fn events_with_several_invitees_yield_one_booking_each() {
     );
 }
 
+/// A paced adapter waits for a token before every request: with a burst of 2 and 10
+/// requests a second, the 4 requests of a page of 3 events take at least 0.2 s, and
+/// still fetch everything.
+#[actix_rt::test]
+async fn a_paced_adapter_waits_its_turn_for_every_request() {
+    use actors::resilience::token_bucket::TokenBucket;
+    use aro::providers::pacing::Pacer;
+
+    let fake = FakeCalendly::start(TOKEN, ORG);
+    fake.seed(3, at("2026-03-02T09:00:00Z"));
+    let paced =
+        client(&fake, TOKEN).with_pacer(Pacer::new(TokenBucket::new(2.0, 10.0, Utc::now())));
+    let started = std::time::Instant::now();
+    let (events, pages) = sync_all(
+        &paced,
+        at("2026-03-01T00:00:00Z"),
+        at("2026-05-01T00:00:00Z"),
+    )
+    .await
+    .expect("sync");
+    let elapsed = started.elapsed();
+    assert_eq!((events.len(), pages), (3, 1));
+    assert_eq!(
+        fake.requests().len(),
+        4,
+        "one list, one invitee list per event"
+    );
+    assert!(elapsed >= Duration::from_millis(180), "{elapsed:?}");
+}
+
 #[actix_rt::test]
 async fn wrong_token_is_a_client_error() {
     let fake = FakeCalendly::start(TOKEN, ORG);

@@ -151,6 +151,10 @@ pub enum SyncAction {
         /// https://api.calendly.com/users/AAAA (organizations need an admin token).
         #[arg(long, value_name = "URI")]
         owner: String,
+        /// Requests per hour to Calendly (burst 20): SPEC §6's 100 by default; raise it
+        /// for a long backfill when the account's own limit allows.
+        #[arg(long, default_value_t = 100.0, value_name = "N")]
+        requests_per_hour: f64,
     },
 }
 

@@ -26,12 +26,16 @@ use crate::providers::calendly::{
     dedup_key, parse_invitee, CalendlyBooking, CalendlyEvent, CalendlyPayloadError,
     CalendlySettings,
 };
+use crate::providers::pacing::Pacer;
 use crate::store::tenant_queries::DEFAULT_TENANT;
 use crate::store::{inbox_queries, Database};
 use crate::webhooks::calendly::{intent, plan, Intent, Planned, SOURCE};
+use actors::resilience::token_bucket::TokenBucket;
 
 /// The longest one Calendly request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Requests Calendly may take at once before the hourly pace applies (SPEC §6).
+const CALENDLY_BURST: f64 = 20.0;
 /// Attempts per page (SPEC §6, booking: 3, exponential 1–60 s).
 const ATTEMPTS: u32 = 3;
 /// Pages followed before giving up (100 events each).
@@ -40,13 +44,27 @@ const MAX_PAGES: usize = 10_000;
 pub fn run(config: Config, action: SyncAction) -> anyhow::Result<()> {
     crate::telemetry::init(&config);
     match action {
-        SyncAction::Calendly { from, to, owner } => {
+        SyncAction::Calendly {
+            from,
+            to,
+            owner,
+            requests_per_hour,
+        } => {
             let from = parse_bound(&from, false).context("--from")?;
             let to = parse_bound(&to, true).context("--to")?;
             if from >= to {
                 bail!("--from must be before --to");
             }
-            actix_web::rt::System::new().block_on(sync_calendly(config, from, to, owner))
+            if !(requests_per_hour.is_finite() && requests_per_hour > 0.0) {
+                bail!("--requests-per-hour must be a positive number");
+            }
+            actix_web::rt::System::new().block_on(sync_calendly(
+                config,
+                from,
+                to,
+                owner,
+                requests_per_hour,
+            ))
         }
     }
 }
@@ -82,6 +100,7 @@ async fn sync_calendly(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     owner: String,
+    requests_per_hour: f64,
 ) -> anyhow::Result<()> {
     let Some(token) = config.calendly.token.as_ref() else {
         bail!("calendly.token is not set: set ARO_CALENDLY_TOKEN");
@@ -92,7 +111,12 @@ async fn sync_calendly(
         api_base: config.calendly.api_base.clone(),
         organization_or_user_uri: owner,
         timeout: REQUEST_TIMEOUT,
-    });
+    })
+    .with_pacer(Pacer::new(TokenBucket::new(
+        CALENDLY_BURST,
+        requests_per_hour / 3600.0,
+        Utc::now(),
+    )));
     let db = crate::app::prepare_database(&config).await?;
     let country = config.business.country.clone();
     let mut counts = Counts::default();

@@ -763,7 +763,7 @@ mod docs_tests {
     #[test]
     fn every_key_is_documented() {
         let docs = include_str!("../../docs/configuration.md");
-        let layers = super::layers::Layers::build(None, &[]);
+        let layers = super::layers::Layers::build(None, &[], &[]);
         for key in layers.settings.keys() {
             let row = format!("| `{key}` | `{}` |", super::env_name(key));
             assert!(

@@ -5,6 +5,7 @@
 pub mod calendly;
 pub(crate) mod http;
 pub mod llm;
+pub mod pacing;
 pub mod sandbox_messaging;
 pub mod sandbox_payments;
 pub mod stripe;

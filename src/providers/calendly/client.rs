@@ -16,7 +16,8 @@
 //! `pagination.next_page_token`.
 //!
 //! A page of 100 events costs 101 requests or more; Calendly's limits and ARO's (SPEC:
-//! 100/h burst 20) apply per request, so callers pace the pages.
+//! 100/h burst 20) apply per request: an adapter given a [`Pacer`]
+//! ([`CalendlyBooking::with_pacer`]) waits for a token before every request.
 
 use std::fmt;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use url::Url;
 
 use super::errors;
 use crate::providers::http::{self as transport, Answer};
+use crate::providers::pacing::Pacer;
 
 const PROVIDER: &str = "calendly";
 /// Calendly's largest page.
@@ -176,12 +178,16 @@ fn answer_error(answer: &Answer) -> ProviderError {
     errors::from_response(answer.status, parsed.as_ref(), wait)
 }
 
-/// One authorised GET of a list.
+/// One authorised GET of a list, after its turn when paced.
 async fn get_collection(
     client: &awc::Client,
+    pacer: Option<&Pacer>,
     token: &str,
     url: &Url,
 ) -> Result<Collection, ProviderError> {
+    if let Some(pacer) = pacer {
+        pacer.wait_turn().await;
+    }
     let response = client
         .get(url.as_str())
         .bearer_auth(token)
@@ -216,6 +222,7 @@ fn is_canceled(resource: &Value) -> bool {
 /// The invitees of one event as booked events.
 async fn invitees_of(
     client: &awc::Client,
+    pacer: Option<&Pacer>,
     settings: &CalendlySettings,
     event: &Value,
 ) -> Result<Vec<BookedEvent>, ProviderError> {
@@ -226,7 +233,7 @@ async fn invitees_of(
     let mut page: Option<String> = None;
     for _ in 0..MAX_INVITEE_PAGES {
         let url = invitees_url(settings, event_uri, page.as_deref())?;
-        let invitees = get_collection(client, &settings.token, &url).await?;
+        let invitees = get_collection(client, pacer, &settings.token, &url).await?;
         for mut invitee in invitees.collection {
             let Some(invitee_uri) = invitee
                 .get("uri")
@@ -258,16 +265,18 @@ async fn invitees_of(
 
 async fn fetch_now(
     settings: Arc<CalendlySettings>,
+    pacer: Option<Arc<Pacer>>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     page: Option<String>,
 ) -> Result<BookedPage, ProviderError> {
     let client = transport::http_client(settings.timeout);
     let url = events_url(&settings, from, to, page.as_deref())?;
-    let events = get_collection(&client, &settings.token, &url).await?;
+    let pacer = pacer.as_deref();
+    let events = get_collection(&client, pacer, &settings.token, &url).await?;
     let mut booked = Vec::new();
     for event in &events.collection {
-        booked.extend(invitees_of(&client, &settings, event).await?);
+        booked.extend(invitees_of(&client, pacer, &settings, event).await?);
     }
     tracing::debug!(
         events = events.collection.len(),
@@ -285,13 +294,21 @@ async fn fetch_now(
 #[derive(Debug, Clone)]
 pub struct CalendlyBooking {
     settings: Arc<CalendlySettings>,
+    pacer: Option<Arc<Pacer>>,
 }
 
 impl CalendlyBooking {
     pub fn new(settings: CalendlySettings) -> Self {
         Self {
             settings: Arc::new(settings),
+            pacer: None,
         }
+    }
+
+    /// Every request waits for its turn with `pacer` (shared by the clones).
+    pub fn with_pacer(mut self, pacer: Pacer) -> Self {
+        self.pacer = Some(Arc::new(pacer));
+        self
     }
 
     pub fn settings(&self) -> &CalendlySettings {
@@ -309,7 +326,12 @@ impl BookingProvider for CalendlyBooking {
         page: Option<String>,
     ) -> BoxFuture<'static, Result<BookedPage, ProviderError>> {
         let settings = Arc::clone(&self.settings);
-        transport::on_local_set(PROVIDER, move || fetch_now(settings, from, to, page), false)
+        let pacer = self.pacer.clone();
+        transport::on_local_set(
+            PROVIDER,
+            move || fetch_now(settings, pacer, from, to, page),
+            false,
+        )
     }
 }
 
