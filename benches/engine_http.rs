@@ -21,20 +21,33 @@ use fake_twilio::FakeTwilio;
 const SID: &str = "AC00000000000000000000000000000b37";
 const TOKEN: &str = "bench-token";
 
-/// What the fake received.
+/// What the fake received. Each bench customer gets exactly two messages: the booking
+/// confirmation during the ingest, then the 48 h reminder the bench times — so a
+/// recipient's second message is its reminder.
 struct FakeArrivals<'a>(&'a FakeTwilio);
+
+impl FakeArrivals<'_> {
+    fn reminders(&self) -> Vec<(String, DateTime<Utc>)> {
+        let mut by_recipient: std::collections::HashMap<String, Vec<DateTime<Utc>>> =
+            std::collections::HashMap::new();
+        for m in self.0.accepted() {
+            by_recipient.entry(m.to).or_default().push(m.received_at);
+        }
+        by_recipient
+            .into_iter()
+            .filter(|(_, times)| times.len() >= 2)
+            .filter_map(|(to, times)| times.into_iter().max().map(|at| (to, at)))
+            .collect()
+    }
+}
 
 impl Arrivals for FakeArrivals<'_> {
     fn count(&self) -> usize {
-        self.0.accepted().len()
+        self.reminders().len()
     }
 
     fn arrivals(&self) -> Vec<(String, DateTime<Utc>)> {
-        self.0
-            .accepted()
-            .into_iter()
-            .map(|m| (m.to, m.received_at))
-            .collect()
+        self.reminders()
     }
 }
 

@@ -58,10 +58,26 @@ pub trait Arrivals {
 /// Idempotency key → (recipient, when it arrived).
 type Received = HashMap<String, (String, DateTime<Utc>)>;
 
-/// Records when each message reached "the provider" (in process, no network).
+/// Whether a message is one of the 48 h reminders the bench times (its idempotency key
+/// is `{appointment}:reminder_48h:{start}`); the booking confirmations sent during the
+/// ingest are counted apart.
+pub fn is_timed_reminder(idempotency_key: &str) -> bool {
+    idempotency_key.contains(":reminder_48h:")
+}
+
+/// Records when each 48 h reminder reached "the provider" (in process, no network), and
+/// how many other messages (the booking confirmations) did.
 #[derive(Clone, Default)]
 pub struct RecordingProvider {
     received: Arc<Mutex<Received>>,
+    others: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl RecordingProvider {
+    /// Messages other than the timed reminders (booking confirmations).
+    pub fn others(&self) -> usize {
+        self.others.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl Arrivals for RecordingProvider {
@@ -82,7 +98,10 @@ impl MessagingProvider for RecordingProvider {
         &self,
         message: OutboundMessage,
     ) -> BoxFuture<'static, Result<SendReceipt, ProviderError>> {
-        if let Ok(mut received) = self.received.lock() {
+        if !is_timed_reminder(&message.idempotency_key) {
+            self.others
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        } else if let Ok(mut received) = self.received.lock() {
             received
                 .entry(message.idempotency_key)
                 .or_insert_with(|| (message.to, Utc::now()));
@@ -168,7 +187,9 @@ pub async fn engine(
         Arc::new(provider.clone()),
         &provider,
     )
-    .await
+    .await?;
+    println!("booking confirmations sent: {}", provider.others());
+    Ok(())
 }
 
 /// The engine bench against any messaging provider; `arrivals` tells when its messages
