@@ -20,6 +20,7 @@ pub mod engine_host;
 pub mod http;
 pub mod metrics;
 pub mod ops;
+pub mod privacy;
 pub mod providers;
 pub mod service_notify;
 pub mod store;

@@ -56,6 +56,15 @@ pub struct InspectActor(pub String);
 #[rtype(result = "Result<Option<AppointmentRecord>, EngineError>")]
 pub struct Peek(pub String);
 
+/// Stops the live actors of these appointments and forgets them, answering how many
+/// were live. Each actor first finishes what is already in its mailbox (so nothing it
+/// accepted is lost or half-committed); the next command for the appointment activates
+/// a fresh actor from committed state. Used after personal data was changed or erased
+/// under an actor that may still hold the old copy in memory.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Evict(pub Vec<String>);
+
 /// One appointment as the admin API shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppointmentView {
@@ -236,10 +245,130 @@ impl Handler<Peek> for Directory {
     }
 }
 
+impl Handler<Evict> for Directory {
+    type Result = ResponseFuture<usize>;
+
+    fn handle(&mut self, Evict(ids): Evict, _ctx: &mut Self::Context) -> Self::Result {
+        // Queued behind each mailbox's earlier messages. The addresses are dropped at
+        // once, as passivation does, so a stopped actor is not restarted for them.
+        let stopping: Vec<_> = ids
+            .iter()
+            .filter_map(|id| self.actors.remove(id))
+            .map(|entry| entry.addr.send(Passivate))
+            .collect();
+        Box::pin(async move {
+            let evicted = stopping.len();
+            for stopped in stopping {
+                // An actor that had already stopped holds nothing either.
+                let _ = stopped.await;
+            }
+            evicted
+        })
+    }
+}
+
 impl Handler<crate::engine::Shutdown> for Directory {
     type Result = ();
 
     fn handle(&mut self, _: crate::engine::Shutdown, ctx: &mut Self::Context) {
         ctx.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration as StdDuration;
+
+    use chrono::{Duration, TimeZone, Utc};
+
+    use crate::domain::appointment_status::AppointmentStatus;
+    use crate::engine::{AppointmentCommand, ChangedBy, Engine, EngineOptions, EnginePorts};
+    use crate::engine::{EngineSettings, ListActors};
+    use crate::ports::clock::VirtualClock;
+    use crate::ports::ids::UuidV7;
+    use crate::testing::fixtures::sample_booking;
+    use crate::testing::{MemoryStore, ScriptedMessaging};
+
+    fn engine() -> Engine {
+        let clock = VirtualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 10, 0, 0).unwrap());
+        Engine::start(
+            EnginePorts {
+                store: Arc::new(MemoryStore::new()),
+                clock: Arc::new(clock),
+                ids: Arc::new(UuidV7),
+                messaging: Arc::new(ScriptedMessaging::reminders_only()),
+            },
+            EngineSettings {
+                quiet_hours: None,
+                ..EngineSettings::default()
+            },
+            EngineOptions {
+                // Long enough that only eviction stops an actor during the test.
+                idle_timeout: StdDuration::from_secs(600),
+                ..EngineOptions::default()
+            },
+        )
+    }
+
+    async fn live(engine: &Engine) -> Vec<String> {
+        let actors = engine.directory.send(ListActors).await.expect("list");
+        actors.into_iter().map(|a| a.appointment_id).collect()
+    }
+
+    #[actix_rt::test]
+    async fn evicted_actors_drain_stop_and_come_back_from_committed_state() {
+        let engine = engine();
+        let starts = Utc.with_ymd_and_hms(2026, 3, 5, 15, 0, 0).unwrap();
+        let kept = engine
+            .book(sample_booking("kept", starts))
+            .await
+            .expect("booked")
+            .expect("state")
+            .id;
+        let evicted = engine
+            .book(sample_booking("evicted", starts + Duration::hours(1)))
+            .await
+            .expect("booked")
+            .expect("state")
+            .id;
+        assert_eq!(live(&engine).await.len(), 2);
+
+        // A command already routed is applied before the actor stops.
+        let confirm = engine.route(
+            evicted.clone(),
+            AppointmentCommand::Transition {
+                to: AppointmentStatus::Confirmed,
+                by: ChangedBy::Staff("ann".into()),
+                reason: None,
+            },
+        );
+        let (confirmed, count) = tokio::join!(confirm, engine.evict(vec![evicted.clone()]));
+        assert_eq!(count, 1);
+        let confirmed = confirmed.expect("applied").expect("state");
+        assert_eq!(confirmed.status, AppointmentStatus::Confirmed);
+        assert_eq!(live(&engine).await, vec![kept.clone()]);
+
+        // Nothing live to evict: nothing happens.
+        assert_eq!(engine.evict(vec!["no-such-appointment".into()]).await, 0);
+        assert_eq!(engine.evict(vec![evicted.clone()]).await, 0);
+
+        // The next command reactivates it from what was committed.
+        let snapshot = engine
+            .directory
+            .send(super::InspectActor(evicted.clone()))
+            .await
+            .expect("mailbox")
+            .expect("inspect");
+        assert_eq!(
+            snapshot.actor.state.map(|s| s.status),
+            Some(AppointmentStatus::Confirmed)
+        );
+        assert_eq!(snapshot.actor.restarts, 0, "a fresh actor, not a restart");
+        let mut now_live = live(&engine).await;
+        now_live.sort();
+        let mut want = vec![kept, evicted];
+        want.sort();
+        assert_eq!(now_live, want);
     }
 }

@@ -24,7 +24,9 @@ use crate::supervisors::{MessagingSupervisor, OutboxChanged, PaymentSupervisor};
 use crate::timers::{TimerService, TimersChanged};
 pub use commands::{Actor as ChangedBy, AppointmentCommand, Booking, CustomerInfo};
 pub use decide::{EngineSettings, ReminderRule};
-pub use directory::{AppointmentView, Directory, InspectActor, ListActors, LiveActor, Route};
+pub use directory::{
+    AppointmentView, Directory, Evict, InspectActor, ListActors, LiveActor, Route,
+};
 pub use error::EngineError;
 pub use inbox::{InboxAccepted, InboxProcessor, InboxWork};
 
@@ -214,6 +216,17 @@ impl Engine {
             let _ = payments.send(Shutdown).await;
         }
         let _ = self.directory.send(Shutdown).await;
+    }
+
+    /// Stops the live actors of `appointment_ids` once their mailboxes are drained, so
+    /// that none keeps an in-memory copy of data changed underneath it (a rectified or
+    /// erased customer); answers how many were live. Later commands reactivate them from
+    /// committed state.
+    pub async fn evict(&self, appointment_ids: Vec<String>) -> usize {
+        self.directory
+            .send(Evict(appointment_ids))
+            .await
+            .unwrap_or(0)
     }
 
     /// Records inbound work durably, then has it applied. `Accepted` means it survives

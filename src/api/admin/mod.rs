@@ -10,6 +10,9 @@
 //! | `POST /v1/admin/appointments/{id}/override` | staff | `appointment.override` |
 //! | `GET /v1/admin/customers?risk=&q=&limit=&cursor=` | viewer | — |
 //! | `GET /v1/admin/customers/{id}` | viewer | `customer.viewed` |
+//! | `GET /v1/admin/customers/{id}/export` (GDPR: everything held, one JSON) | staff | `customer.exported` |
+//! | `POST /v1/admin/customers/{id}/erase` (GDPR: personal data erased everywhere) | owner | `customer.erased` |
+//! | `POST /v1/admin/customers/{id}/rectify` (GDPR: name, phone, email, language) | staff | `customer.rectified` |
 //! | `GET /v1/admin/escalations?status=&priority=&limit=&cursor=` | viewer | — |
 //! | `POST /v1/admin/escalations/{id}/resolve` | staff | `escalation.resolved` |
 //! | `GET /v1/admin/dead-letters?status=&domain=&limit=&cursor=` | viewer | — |
@@ -31,6 +34,7 @@ mod dead_letters;
 mod engine;
 pub mod error;
 mod escalations;
+mod gdpr;
 mod metrics;
 pub mod queries;
 pub mod support;
@@ -60,6 +64,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(customers::list)),
     )
     .service(web::resource("/v1/admin/customers/{id}").route(web::get().to(customers::detail)))
+    .service(web::resource("/v1/admin/customers/{id}/export").route(web::get().to(gdpr::export)))
+    .service(web::resource("/v1/admin/customers/{id}/erase").route(web::post().to(gdpr::erase)))
+    .service(web::resource("/v1/admin/customers/{id}/rectify").route(web::post().to(gdpr::rectify)))
     .service(
         web::resource("/v1/admin/escalations")
             .app_data(query())
