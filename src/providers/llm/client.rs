@@ -194,7 +194,8 @@ async fn classify_now(
 ) -> Result<Classification, LlmError> {
     let url = endpoint(&settings.api_base)?;
     let body = request_body(&settings.model, &text);
-    tracing::debug!(text = %text, model = %settings.model, "llm: classifying a reply");
+    // A customer's words are personal data: the log gets their length, never the text.
+    tracing::debug!(chars = text.chars().count(), model = %settings.model, "llm: classifying a reply");
     let client = transport::http_client(settings.timeout);
     let mut request = client
         .post(url.as_str())
