@@ -27,6 +27,7 @@ use futures_util::stream::{self, StreamExt};
 
 use crate::app::prepare_database;
 use crate::config::Config;
+use crate::store::engine_store::WriterStats;
 use crate::store::models::{to_naive, NewCustomerRow, NewTimerRow};
 use crate::store::schema::{appointments, customers, timers};
 use crate::store::{Database, DieselStore};
@@ -212,7 +213,7 @@ pub async fn engine_with(
         .map_err(|e| BenchError::Engine(e.to_string()))?;
     let engine = Engine::start(
         EnginePorts {
-            store: Arc::new(store),
+            store: Arc::new(store.clone()),
             clock: Arc::new(clock.clone()),
             ids: Arc::new(UuidV7),
             messaging,
@@ -254,6 +255,7 @@ pub async fn engine_with(
         ingest.as_secs_f64(),
         appointments as f64 / ingest.as_secs_f64()
     );
+    print_writer("ingest", &store.writer_stats(), ingest);
 
     // (b) Reminders. The virtual clock follows real time from t0 + 24 h.
     tokio::time::sleep(StdDuration::from_secs(6)).await; // let idle actors passivate
@@ -303,8 +305,25 @@ pub async fn engine_with(
         percentile(&lags, 99.0).as_secs_f64() * 1e3,
         lags.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
     );
+    let total = store.writer_stats();
+    print_writer("whole run", &total, started.elapsed());
     engine.shutdown().await;
     Ok(())
+}
+
+/// The store writer's share of a phase: group commits, writes per commit, and where
+/// its time went (statements vs. `COMMIT`, i.e. the fsync on SQLite).
+fn print_writer(phase: &str, stats: &WriterStats, wall: StdDuration) {
+    let commits = stats.commits.max(1) as f64;
+    println!(
+        "  writer ({phase}): {} commits, {:.1} writes each; statements {:.1} s, COMMIT {:.1} s ({:.2} ms each) of {:.1} s",
+        stats.commits,
+        stats.writes as f64 / commits,
+        stats.statements_us as f64 / 1e6,
+        stats.commit_us as f64 / 1e6,
+        stats.commit_us as f64 / 1e3 / commits,
+        wall.as_secs_f64(),
+    );
 }
 
 /// `aro bench seed`: N appointments scheduled days ahead, with their timers.

@@ -6,7 +6,9 @@
 //! share one fsync (group commit), and one write's conflict does not undo the others.
 //! A write is acknowledged only after the transaction holding it has committed.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use actors::ports::clock::Clock;
 use actors::ports::store::{
@@ -58,11 +60,34 @@ struct Job {
     reply: oneshot::Sender<StoreResult<Written>>,
 }
 
+/// What the writer thread has done since it started (for benchmarks and diagnosis).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Transactions committed (one per group).
+    pub commits: u64,
+    /// Writes they held.
+    pub writes: u64,
+    /// Time spent running the writes' statements, in microseconds.
+    pub statements_us: u64,
+    /// Time spent in `COMMIT` (on SQLite with `synchronous=FULL`: the fsync), in
+    /// microseconds.
+    pub commit_us: u64,
+}
+
+#[derive(Debug, Default)]
+struct WriterCounters {
+    commits: AtomicU64,
+    writes: AtomicU64,
+    statements_us: AtomicU64,
+    commit_us: AtomicU64,
+}
+
 /// The engine's store on SQLite or PostgreSQL. Cheap to clone.
 #[derive(Clone)]
 pub struct DieselStore {
     db: Database,
     writer: mpsc::Sender<Job>,
+    counters: Arc<WriterCounters>,
 }
 
 impl DieselStore {
@@ -70,10 +95,27 @@ impl DieselStore {
     pub fn start(db: Database, clock: Arc<dyn Clock>) -> std::io::Result<Self> {
         let (writer, jobs) = mpsc::channel(QUEUE);
         let thread_db = db.clone();
+        let counters = Arc::new(WriterCounters::default());
+        let thread_counters = Arc::clone(&counters);
         std::thread::Builder::new()
             .name("aro-store-writer".to_string())
-            .spawn(move || write_loop(thread_db, clock, jobs))?;
-        Ok(Self { db, writer })
+            .spawn(move || write_loop(thread_db, clock, jobs, &thread_counters))?;
+        Ok(Self {
+            db,
+            writer,
+            counters,
+        })
+    }
+
+    /// The writer's counters so far.
+    pub fn writer_stats(&self) -> WriterStats {
+        let c = &self.counters;
+        WriterStats {
+            commits: c.commits.load(Ordering::Relaxed),
+            writes: c.writes.load(Ordering::Relaxed),
+            statements_us: c.statements_us.load(Ordering::Relaxed),
+            commit_us: c.commit_us.load(Ordering::Relaxed),
+        }
     }
 
     fn write(&self, write: Write) -> BoxFuture<'static, StoreResult<()>> {
@@ -124,7 +166,12 @@ impl DieselStore {
     }
 }
 
-fn write_loop(db: Database, clock: Arc<dyn Clock>, mut jobs: mpsc::Receiver<Job>) {
+fn write_loop(
+    db: Database,
+    clock: Arc<dyn Clock>,
+    mut jobs: mpsc::Receiver<Job>,
+    counters: &WriterCounters,
+) {
     while let Some(first) = jobs.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -133,7 +180,7 @@ fn write_loop(db: Database, clock: Arc<dyn Clock>, mut jobs: mpsc::Receiver<Job>
                 Err(_) => break,
             }
         }
-        let results = write_batch(&db, clock.now(), &batch);
+        let results = write_batch(&db, clock.now(), &batch, counters);
         metrics::histogram!("aro_store_group_commit_size").record(batch.len() as f64);
         for (job, result) in batch.into_iter().zip(results) {
             let _ = job.reply.send(result);
@@ -142,13 +189,20 @@ fn write_loop(db: Database, clock: Arc<dyn Clock>, mut jobs: mpsc::Receiver<Job>
 }
 
 /// Writes a batch in one transaction; returns each write's own outcome.
-fn write_batch(db: &Database, now: DateTime<Utc>, batch: &[Job]) -> Vec<StoreResult<Written>> {
+fn write_batch(
+    db: &Database,
+    now: DateTime<Utc>,
+    batch: &[Job],
+    counters: &WriterCounters,
+) -> Vec<StoreResult<Written>> {
     let fail_all = |err: PortError| batch.iter().map(|_| Err(err.clone())).collect();
     let mut conn = match db.get() {
         Ok(conn) => conn,
         Err(err) => return fail_all(store_error(err)),
     };
     let mut new_id = || uuid::Uuid::now_v7().to_string();
+    let started = Instant::now();
+    let mut statements_done = started;
     let outcome = conn.transaction::<_, DieselError, _>(|conn| {
         let mut results = Vec::with_capacity(batch.len());
         for job in batch {
@@ -175,8 +229,20 @@ fn write_batch(db: &Database, now: DateTime<Utc>, batch: &[Job]) -> Vec<StoreRes
             });
             results.push(result.map_err(port_error));
         }
+        statements_done = Instant::now();
         Ok(results)
     });
+    let micros = |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    counters.commits.fetch_add(1, Ordering::Relaxed);
+    counters
+        .writes
+        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    counters
+        .statements_us
+        .fetch_add(micros(statements_done - started), Ordering::Relaxed);
+    counters
+        .commit_us
+        .fetch_add(micros(statements_done.elapsed()), Ordering::Relaxed);
     match outcome {
         Ok(results) => results,
         Err(err) => fail_all(port_error(QueryError::Diesel(err))),
