@@ -477,6 +477,56 @@ async fn appointment_commands_reach_the_database(kind: Kind) {
     assert!(details.iter().all(|d| !d.contains("Test Person")));
 }
 
+/// The events a command causes carry, in the Event API's metadata, the command's id as
+/// their cause and the request's `X-Correlation-Id` (SPEC §7).
+async fn events_name_the_command_that_caused_them(kind: Kind) {
+    let ctx = setup(kind).await;
+    let appointment = ctx.booked("ext-m").await;
+    let confirm = json!({"commandType": "appointment.confirm",
+                         "aggregate": {"type": "appointment", "id": appointment}});
+    let mut response = client()
+        .post(ctx.app.url("/v1/commands"))
+        .insert_header(("Authorization", format!("Bearer {}", ctx.staff)))
+        .insert_header(("Idempotency-Key", "confirm-m"))
+        .insert_header(("X-Correlation-Id", "corr-front-desk-7"))
+        .send_json(&confirm)
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 202);
+    let answer: Value = response.json().await.expect("JSON");
+    assert_eq!(answer["correlationId"], "corr-front-desk-7");
+    let command_id = answer["commandId"].as_str().expect("id").to_string();
+    ctx.wait_for_status(&command_id, "completed").await;
+
+    let events = ctx.get(&ctx.viewer, "/v1/events?limit=200").await;
+    assert_eq!(events.status, 200, "{}", events.body);
+    let mine: Vec<&Value> = events.body["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["aggregate"]["id"] == appointment.as_str())
+        .collect();
+    let caused: Vec<&&Value> = mine
+        .iter()
+        .filter(|e| e["metadata"]["causationId"] == command_id.as_str())
+        .collect();
+    assert!(!caused.is_empty(), "no event names the command: {mine:#?}");
+    for event in caused {
+        assert_eq!(
+            event["metadata"]["correlationId"], "corr-front-desk-7",
+            "{event}"
+        );
+    }
+    // The booking before it: caused by its own command, correlated with its request.
+    let booked = mine
+        .iter()
+        .find(|e| e["eventType"] == "appointment.booked")
+        .expect("appointment.booked");
+    assert!(booked["metadata"]["causationId"].is_string(), "{booked}");
+    assert!(booked["metadata"]["correlationId"].is_string(), "{booked}");
+    assert_ne!(booked["metadata"]["causationId"], command_id.as_str());
+}
+
 async fn customer_message_and_escalation_commands(kind: Kind) {
     let ctx = setup(kind).await;
     let appointment = ctx.booked("ext-c").await;
@@ -797,6 +847,7 @@ async fn an_interrupted_hand_on_is_finished_by_a_retry(kind: Kind) {
 }
 
 on_both_backends!(
+    events_name_the_command_that_caused_them,
     the_same_key_answers_the_first_answer,
     concurrent_duplicates_take_effect_once,
     roles_and_bad_requests_change_nothing,

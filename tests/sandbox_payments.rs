@@ -83,6 +83,15 @@ async fn the_sandbox_pay_page_takes_a_deposit_once(kind: Kind) {
     assert_eq!(paid.status().as_u16(), 200, "{:?}", paid.body().await);
     w.settle().await;
     assert_eq!(w.deposit("dep1").await, "paid");
+    // The deposit workflow's events name its instance.
+    let workflows = w.workflow_ids_of("deposit.").await;
+    assert!(!workflows.is_empty());
+    assert!(
+        workflows
+            .iter()
+            .all(|w| w.as_deref() == Some(&*format!("{id}-deposit"))),
+        "{workflows:?}"
+    );
     assert_eq!(
         w.kinds_to(JANE).await.last().map(String::as_str),
         Some("deposit_receipt")

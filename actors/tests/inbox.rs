@@ -9,6 +9,7 @@ use std::time::Duration as StdDuration;
 
 use actors::domain::appointment_status::AppointmentStatus;
 use actors::engine::inbox::{GetInboxStats, MAX_ATTEMPTS};
+use actors::engine::Origin;
 use actors::engine::{
     appointment_id_for, AppointmentCommand, ChangedBy, Engine, EngineOptions, EnginePorts,
     EngineSettings, InboxAccepted, InboxWork, InspectActor,
@@ -82,6 +83,10 @@ fn book_work(external_id: &str) -> InboxWork {
     InboxWork {
         appointment_id: appointment_id_for(&booking.tenant_id, &booking.source, external_id),
         command: AppointmentCommand::Book(booking),
+        origin: Origin::new(
+            Some(format!("req-{external_id}")),
+            format!("delivery-{external_id}"),
+        ),
     }
 }
 
@@ -93,6 +98,8 @@ fn confirm_work(appointment_id: &str) -> InboxWork {
             by: ChangedBy::BookingSystem,
             reason: None,
         },
+        // No cause named: the inbox item itself is the cause.
+        origin: Origin::default(),
     }
 }
 
@@ -125,6 +132,15 @@ async fn accepted_work_is_applied_once_and_duplicates_change_nothing() {
     })
     .await;
     assert_eq!(status_of(&store, &id), Some(AppointmentStatus::Booked));
+    // Its events name the request and the delivery that caused them.
+    let created = store
+        .snapshot()
+        .events
+        .into_iter()
+        .find(|e| e.event_type == "appointment.booked")
+        .expect("appointment.booked");
+    assert_eq!(created.correlation_id.as_deref(), Some("req-w1"));
+    assert_eq!(created.causation_id.as_deref(), Some("delivery-w1"));
 
     let again = engine.submit("default", "booking", "d-1", work).await;
     assert_eq!(again, Ok(InboxAccept::Duplicate));
@@ -157,6 +173,7 @@ async fn an_item_delivered_twice_takes_effect_once() {
             ends_at: moved + Duration::minutes(30),
             by: ChangedBy::BookingSystem,
         },
+        origin: Origin::default(),
     };
     engine
         .submit("default", "booking", "r-2", reschedule)

@@ -26,9 +26,9 @@
 //! engine has applied or refused it.
 
 use actix_web::http::header;
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use actors::domain::appointment_status::AppointmentStatus;
-use actors::engine::{appointment_id_for, AppointmentCommand, ChangedBy, InboxWork};
+use actors::engine::{appointment_id_for, AppointmentCommand, ChangedBy, InboxWork, Origin};
 use actors::ports::providers::Channel;
 use actors::supervisors::OutboxChanged;
 use chrono::{DateTime, Utc};
@@ -534,10 +534,10 @@ fn apply(
     let tenant = new.tenant_id.as_str();
     let staff = || ChangedBy::Staff(new.by.clone());
     let inbox = |appointment_id: &str, command| Effect::Inbox {
-        work: Box::new(InboxWork {
-            appointment_id: appointment_id.to_string(),
-            command,
-        }),
+        work: Box::new(
+            InboxWork::new(appointment_id, command)
+                .with_origin(Origin::new(Some(new.correlation_id.clone()), new.id.clone())),
+        ),
     };
     Ok(match &new.parsed.action {
         Action::Upsert {
@@ -901,10 +901,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<String, CommandError> {
 }
 
 fn correlation_id(req: &HttpRequest) -> String {
-    req.extensions()
-        .get::<RequestContext>()
-        .map(|ctx| ctx.correlation_id.clone())
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+    RequestContext::correlation_of(req).unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
 }
 
 /// The SHA-256 (hex) of a body's canonical JSON: the same request spelled with other

@@ -26,6 +26,16 @@ pub struct RequestContext {
     pub correlation_id: String,
 }
 
+impl RequestContext {
+    /// The correlation id of the request `req` (`None` outside the middleware).
+    pub fn correlation_of(req: &actix_web::HttpRequest) -> Option<String> {
+        use actix_web::HttpMessage;
+        req.extensions()
+            .get::<RequestContext>()
+            .map(|ctx| ctx.correlation_id.clone())
+    }
+}
+
 /// A caller-supplied correlation id is kept when it is short and plain.
 fn acceptable_correlation_id(value: &str) -> bool {
     (1..=128).contains(&value.len())

@@ -118,10 +118,7 @@ pub fn parse(tenant_id: &str, body: &[u8]) -> Result<BookingDelivery, InvalidDel
     };
     Ok(BookingDelivery {
         delivery_id,
-        work: InboxWork {
-            appointment_id,
-            command,
-        },
+        work: InboxWork::new(appointment_id, command),
     })
 }
 

@@ -34,6 +34,7 @@ use std::time::Instant;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use actors::domain::appointment_status::AppointmentStatus;
+use actors::engine::Origin;
 use actors::engine::{
     appointment_id_for, AppointmentCommand, Booking, ChangedBy, CustomerInfo, Engine, EngineError,
     InboxWork,
@@ -44,6 +45,7 @@ use chrono_tz::Tz;
 use diesel::QueryResult;
 use serde_json::json;
 
+use crate::http::request_context::RequestContext;
 use crate::http::{ApiError, AppState};
 use crate::providers::calendly::{self, CalendlyEvent, CalendlyPayloadError, Invitee, PhoneSource};
 use crate::store::alias_queries::{self, Alias};
@@ -186,10 +188,8 @@ pub fn plan(
 ) -> QueryResult<Vec<Planned>> {
     let item = |suffix: &str, appointment_id: &str, command: AppointmentCommand| Planned {
         dedup_key: format!("{dedup_key}{suffix}"),
-        work: InboxWork {
-            appointment_id: appointment_id.to_string(),
-            command,
-        },
+        work: InboxWork::new(appointment_id, command)
+            .with_origin(Origin::caused_by(format!("{SOURCE}:{dedup_key}{suffix}"))),
     };
     let plan = match intent {
         Intent::Ignore(_) => Vec::new(),
@@ -418,10 +418,14 @@ pub async fn receive(
         "ignored"
     } else {
         let key = dedup_key.clone();
-        let planned = state
+        let mut planned = state
             .db
             .run(move |conn| Ok(plan(conn, DEFAULT_TENANT, &key, intent, Utc::now())?))
             .await?;
+        let correlation = RequestContext::correlation_of(&req);
+        for item in &mut planned {
+            item.work.origin.correlation_id = correlation.clone();
+        }
         match submit(&state.engine, DEFAULT_TENANT, &dedup_key, planned).await? {
             InboxAccept::Accepted => "accepted",
             InboxAccept::Duplicate => "duplicate",

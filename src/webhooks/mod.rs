@@ -15,10 +15,12 @@ pub mod twilio;
 use std::time::Instant;
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use actors::engine::Origin;
 use actors::ports::store::InboxAccept;
 use chrono::Utc;
 use serde_json::json;
 
+use crate::http::request_context::RequestContext;
 use crate::http::{ApiError, AppState};
 use crate::store::tenant_queries::DEFAULT_TENANT;
 
@@ -78,7 +80,10 @@ async fn receive_booking(
             DEFAULT_TENANT,
             booking::SOURCE,
             &delivery.delivery_id,
-            delivery.work,
+            delivery.work.with_origin(Origin::new(
+                RequestContext::correlation_of(&req),
+                format!("{}:{}", booking::SOURCE, delivery.delivery_id),
+            )),
         )
         .await?;
     let status = match accepted {

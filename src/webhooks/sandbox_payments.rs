@@ -14,11 +14,13 @@ use actix_web::http::header::ContentType;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actors::engine::commands::AppointmentCommand;
 use actors::engine::inbox::InboxWork;
+use actors::engine::Origin;
 use actors::ports::store::{AppointmentRecord, DepositStatus, InboxAccept};
 use maud::{html, Markup, DOCTYPE};
 
 use super::local_only::require_this_machine;
 use crate::engine_host::{payments_mode, PaymentsMode};
+use crate::http::request_context::RequestContext;
 use crate::http::{ApiError, AppState};
 use crate::providers::sandbox_payments::PAY_PATH;
 use crate::store::engine_queries::load_appointment;
@@ -139,12 +141,16 @@ pub async fn pay(
             to: "deposit paid".to_string(),
         });
     }
-    let work = InboxWork {
-        appointment_id: record.id.clone(),
-        command: AppointmentCommand::DepositPaid {
+    let work = InboxWork::new(
+        record.id.clone(),
+        AppointmentCommand::DepositPaid {
             payment_ref: format!("sbx_pay_{}", record.id),
         },
-    };
+    )
+    .with_origin(Origin::new(
+        RequestContext::correlation_of(&req),
+        format!("{SOURCE}:{}", record.id),
+    ));
     let accepted = state
         .engine
         .submit(DEFAULT_TENANT, SOURCE, &record.id, work)

@@ -9,6 +9,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use actors::engine::commands::AppointmentCommand;
 use actors::engine::inbox::InboxWork;
+use actors::engine::Origin;
 use actors::ports::store::InboxAccept;
 use chrono::Utc;
 use serde_json::json;
@@ -33,10 +34,10 @@ fn deposit_paid(event: &StripeEvent) -> Option<InboxWork> {
         ),
         _ => return None,
     };
-    Some(InboxWork {
-        appointment_id,
-        command: AppointmentCommand::DepositPaid { payment_ref },
-    })
+    Some(
+        InboxWork::new(appointment_id, AppointmentCommand::DepositPaid { payment_ref })
+            .with_origin(Origin::caused_by(format!("{SOURCE}:{}", event.id()))),
+    )
 }
 
 pub async fn receive(

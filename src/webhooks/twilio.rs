@@ -21,6 +21,7 @@ use serde_json::json;
 use actors::classify::{keyword_action, KeywordAction};
 use actors::engine::commands::{reply_excerpt, AppointmentCommand};
 use actors::engine::inbox::InboxWork;
+use actors::engine::Origin;
 use actors::engine::messages::keyword_answer;
 use actors::ports::providers::Channel;
 
@@ -196,15 +197,16 @@ pub async fn handle_reply(
             source = %classification.source,
             "reply classified"
         );
-        let work = InboxWork {
-            appointment_id: appointment_id.clone(),
-            command: AppointmentCommand::ReplyReceived {
+        let work = InboxWork::new(
+            appointment_id.clone(),
+            AppointmentCommand::ReplyReceived {
                 intent: classification.intent,
                 confidence: classification.confidence,
                 message_sid: message.message_sid.clone(),
                 excerpt: reply_excerpt(&message.body),
             },
-        };
+        )
+        .with_origin(Origin::caused_by(format!("{PROVIDER}:{}", message.message_sid)));
         state
             .engine
             .submit(DEFAULT_TENANT, PROVIDER, &message.message_sid, work)

@@ -18,7 +18,7 @@ use actors::ports::store::{InboxStatus, OutboxStatus, TimerStatus};
 use aro::app::Application;
 use aro::providers::twilio::signature::expected_signature;
 use aro::store::schema::{
-    appointments, consents, customers, escalations, inbox, messages, outbox, timers,
+    appointments, consents, customers, escalations, events, inbox, messages, outbox, timers,
 };
 use aro::store::Database;
 use aro::webhooks::signed_header::sign;
@@ -516,6 +516,21 @@ impl World {
                     .filter(messages::to_addr.eq(&phone))
                     .order(messages::created_at.asc())
                     .select(messages::body)
+                    .load(conn)?)
+            })
+            .await
+            .expect("read")
+    }
+
+    /// The workflow id of each event whose type starts with `prefix`, oldest first.
+    pub async fn workflow_ids_of(&self, prefix: &str) -> Vec<Option<String>> {
+        let pattern = format!("{prefix}%");
+        self.database
+            .run(move |conn| {
+                Ok(events::table
+                    .filter(events::event_type.like(&pattern))
+                    .order(events::seq.asc())
+                    .select(events::workflow_id)
                     .load(conn)?)
             })
             .await

@@ -17,6 +17,7 @@ use actix::prelude::*;
 use super::commands::AppointmentCommand;
 use super::decide::{decide, DecideContext, Decision, FRESH_CUSTOMER_TIMERS};
 use super::error::EngineError;
+use super::origin::Origin;
 use super::EngineDeps;
 use crate::ports::store::{
     AppointmentRecord, CustomerRecord, CustomerWrite, ProviderDomain, StoreError,
@@ -29,6 +30,8 @@ pub struct Deliver {
     pub command: AppointmentCommand,
     /// The inbox item the command comes from, marked processed with the change.
     pub inbox_id: Option<String>,
+    /// What caused it (its events' metadata).
+    pub origin: Origin,
 }
 
 /// Asks for the actor's state (for the admin API).
@@ -123,7 +126,11 @@ impl Handler<Deliver> for AppointmentActor {
 
     fn handle(
         &mut self,
-        Deliver { command, inbox_id }: Deliver,
+        Deliver {
+            command,
+            inbox_id,
+            origin,
+        }: Deliver,
         _ctx: &mut Self::Context,
     ) -> Self::Result {
         self.last_used = Instant::now();
@@ -165,7 +172,7 @@ impl Handler<Deliver> for AppointmentActor {
                     if fresh {
                         actor.customer = customer.clone();
                     }
-                    actor.decide_safely(command, customer.as_ref(), ctx)
+                    actor.decide_safely(command, &origin, customer.as_ref(), ctx)
                 });
                 let store = actor.deps.store.clone();
                 async move {
@@ -201,6 +208,7 @@ impl AppointmentActor {
     fn decide_safely(
         &mut self,
         command: AppointmentCommand,
+        origin: &Origin,
         customer: Option<&CustomerRecord>,
         ctx: &mut Context<Self>,
     ) -> Result<Decision, EngineError> {
@@ -214,6 +222,8 @@ impl AppointmentActor {
                 settings: &deps.settings,
                 ids: deps.ids.as_ref(),
                 appointment_id: id,
+                correlation_id: origin.correlation_id.as_deref(),
+                causation_id: origin.causation_id.as_deref(),
             };
             decide(state, customer, command, &context)
         }));

@@ -150,6 +150,9 @@ pub struct DecideContext<'a> {
     pub ids: &'a dyn IdGen,
     /// The appointment's id (known before it exists: derived by the directory).
     pub appointment_id: &'a str,
+    /// The request the command belongs to, and what caused it (event metadata).
+    pub correlation_id: Option<&'a str>,
+    pub causation_id: Option<&'a str>,
 }
 
 /// The outcome: the new state (if it changed) and the unit to commit.
@@ -1323,8 +1326,38 @@ mod tests {
             settings: &settings,
             ids: &UuidV7,
             appointment_id: ID,
+            correlation_id: Some(CORRELATION),
+            causation_id: Some(CAUSATION),
         };
         decide(current, customer, command, &ctx)
+    }
+
+    const CORRELATION: &str = "req-7f3a";
+    const CAUSATION: &str = "cmd-0192";
+
+    #[test]
+    fn every_event_carries_what_caused_it() {
+        let decision = apply_for(
+            None,
+            None,
+            AppointmentCommand::Book(sample_booking("inv-9", at("2031-03-20T15:00:00Z"))),
+        )
+        .expect("booked");
+        assert!(!decision.commit.events.is_empty());
+        for event in &decision.commit.events {
+            assert_eq!(
+                event.correlation_id.as_deref(),
+                Some(CORRELATION),
+                "{}",
+                event.event_type
+            );
+            assert_eq!(
+                event.causation_id.as_deref(),
+                Some(CAUSATION),
+                "{}",
+                event.event_type
+            );
+        }
     }
 
     /// The appointment's customer, reachable by SMS.

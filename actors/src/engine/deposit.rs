@@ -28,6 +28,12 @@ use crate::profile::Variable;
 
 /// The payment outbox kind: create the deposit's payment link.
 pub const DEPOSIT_LINK: &str = "deposit_link";
+
+/// The deposit workflow instance of an appointment (one at most).
+pub fn workflow_id(appointment_id: &str) -> String {
+    format!("{appointment_id}-deposit")
+}
+
 /// The wait for the payment before the reminder.
 pub const TIMER_DEPOSIT_WAIT: &str = "deposit_wait";
 /// The wait after the reminder before staff are told.
@@ -58,7 +64,7 @@ fn workflow(
     let steps = record.deposit.steps;
     Versioned {
         record: WorkflowRecord {
-            id: format!("{}-deposit", record.id),
+            id: workflow_id(&record.id),
             tenant_id: record.tenant_id.clone(),
             kind: "deposit".to_string(),
             appointment_id: Some(record.id.clone()),

@@ -13,6 +13,7 @@ use actix::prelude::*;
 use super::appointment_actor::{ActorSnapshot, AppointmentActor, Deliver, Inspect, Passivate};
 use super::commands::AppointmentCommand;
 use super::error::EngineError;
+use super::origin::Origin;
 use super::EngineDeps;
 use crate::domain::appointment_status::AppointmentStatus;
 use crate::ports::store::{AppointmentRecord, TimerRecord, TimerStatus, WorkflowRecord};
@@ -25,6 +26,8 @@ pub struct Route {
     pub command: AppointmentCommand,
     /// The inbox item this command comes from: marked processed in the same commit.
     pub inbox_id: Option<String>,
+    /// What caused it (its events' metadata).
+    pub origin: Origin,
 }
 
 /// Lists live actors (for the admin API).
@@ -169,6 +172,7 @@ impl Handler<Route> for Directory {
                 .send(Deliver {
                     command: msg.command,
                     inbox_id: msg.inbox_id,
+                    origin: msg.origin,
                 })
                 .await
                 .unwrap_or(Err(EngineError::ActorUnavailable));

@@ -24,6 +24,7 @@ use serde_json::json;
 use super::commands::AppointmentCommand;
 use super::directory::{Directory, Route};
 use super::error::EngineError;
+use super::origin::Origin;
 use crate::ports::clock::Clock;
 use crate::ports::ids::IdGen;
 use crate::ports::store::{InboxRecord, InboxUpdate, NewEscalation, Store, StoreError};
@@ -49,6 +50,26 @@ const PRUNE_EVERY: StdDuration = StdDuration::from_secs(3600);
 pub struct InboxWork {
     pub appointment_id: String,
     pub command: AppointmentCommand,
+    /// What caused it (absent from items recorded before it was kept).
+    #[serde(default, skip_serializing_if = "Origin::is_empty")]
+    pub origin: Origin,
+}
+
+impl InboxWork {
+    /// Work for `appointment_id`, its cause not named yet.
+    pub fn new(appointment_id: impl Into<String>, command: AppointmentCommand) -> Self {
+        Self {
+            appointment_id: appointment_id.into(),
+            command,
+            origin: Origin::default(),
+        }
+    }
+
+    /// The same work, caused by `origin`.
+    pub fn with_origin(mut self, origin: Origin) -> Self {
+        self.origin = origin;
+        self
+    }
 }
 
 /// An item was recorded and acknowledged: apply it.
@@ -193,10 +214,16 @@ impl InboxProcessor {
             return;
         };
         self.busy.insert(appointment.to_string());
+        // Caused by the recorded delivery unless the work names its own cause.
+        let mut origin = front.work.origin.clone();
+        if origin.causation_id.is_none() {
+            origin.causation_id = Some(front.record.item.id.clone());
+        }
         let sent = self.directory.send(Route {
             appointment_id: appointment.to_string(),
             command: front.work.command.clone(),
             inbox_id: Some(front.record.item.id.clone()),
+            origin,
         });
         let me = ctx.address();
         let appointment = appointment.to_string();

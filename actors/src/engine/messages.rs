@@ -290,9 +290,11 @@ pub(crate) fn event(
         occurred_at: ctx.now,
         profile: ctx.settings.profile.clone(),
         payload,
-        workflow_id: None,
-        correlation_id: None,
-        causation_id: None,
+        workflow_id: event_type
+            .starts_with("deposit.")
+            .then(|| super::deposit::workflow_id(&record.id)),
+        correlation_id: ctx.correlation_id.map(str::to_string),
+        causation_id: ctx.causation_id.map(str::to_string),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod directory;
 pub mod error;
 pub mod inbox;
 pub mod messages;
+pub mod origin;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,7 @@ pub use directory::{
 };
 pub use error::EngineError;
 pub use inbox::{InboxAccepted, InboxProcessor, InboxWork};
+pub use origin::Origin;
 
 /// Stops an engine component (the directory stops every appointment actor with it).
 #[derive(Message, Debug, Clone, Copy)]
@@ -277,11 +279,23 @@ impl Engine {
         appointment_id: String,
         command: AppointmentCommand,
     ) -> Result<Option<AppointmentRecord>, EngineError> {
+        self.route_from(appointment_id, command, Origin::default())
+            .await
+    }
+
+    /// [`Engine::route`] with what caused the command, for its events' metadata.
+    pub async fn route_from(
+        &self,
+        appointment_id: String,
+        command: AppointmentCommand,
+        origin: Origin,
+    ) -> Result<Option<AppointmentRecord>, EngineError> {
         self.directory
             .send(Route {
                 appointment_id,
                 command,
                 inbox_id: None,
+                origin,
             })
             .await
             .unwrap_or(Err(EngineError::ActorUnavailable))

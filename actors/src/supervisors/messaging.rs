@@ -14,6 +14,7 @@ use crate::engine::commands::AppointmentCommand;
 use crate::engine::decide::{gate_outbox, is_gated, EngineSettings, OutboxGate};
 use crate::engine::directory::{Directory, Peek, Route};
 use crate::engine::error::EngineError;
+use crate::engine::origin::Origin;
 use crate::ports::clock::Clock;
 use crate::ports::ids::IdGen;
 use crate::ports::providers::{
@@ -596,6 +597,7 @@ impl MessagingSupervisor {
                 error,
             },
             inbox_id: None,
+            origin: Origin::caused_by(format!("outbox:{}", row.item.id)),
         });
     }
 

@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 use super::messaging::OutboxChanged;
 use crate::engine::commands::AppointmentCommand;
 use crate::engine::inbox::{InboxAccepted, InboxProcessor, InboxWork};
+use crate::engine::origin::Origin;
 use crate::ports::clock::Clock;
 use crate::ports::ids::IdGen;
 use crate::ports::providers::{PaymentLink, PaymentLinkRequest, PaymentProvider, ProviderError};
@@ -231,6 +232,7 @@ impl PaymentSupervisor {
                 url: link.url.clone(),
                 link_ref: link.provider_ref.clone(),
             },
+            origin: Origin::caused_by(format!("outbox:{}", row.item.id)),
         };
         let item = NewInbox {
             id: self.ids.new_id(),

@@ -19,6 +19,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::engine::commands::AppointmentCommand;
 use crate::engine::directory::{Directory, Route};
 use crate::engine::error::EngineError;
+use crate::engine::origin::Origin;
 use crate::ports::clock::Clock;
 use crate::ports::store::{Store, TimerCursor, TimerSpec};
 use wheel::{full_key, TimerWheel};
@@ -194,6 +195,7 @@ impl TimerService {
                     payload: spec.payload.clone(),
                 },
                 inbox_id: None,
+                origin: Origin::caused_by(format!("timer:{}", spec.key)),
             },
             other => {
                 tracing::error!(owner_type = other, key = %spec.key, "timer of an unknown owner type; left scheduled");
