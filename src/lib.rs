@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod crypto;
+pub mod dashboard;
 pub mod engine_host;
 pub mod http;
 pub mod metrics;

@@ -270,9 +270,13 @@ impl Ctx {
     /// A dead-lettered outbox row (when `domain` is not `inbox`) and its dead letter.
     fn dead_letter(&self, id: &str, domain: &str, appointment: &str) {
         let now = Utc::now().naive_utc();
-        let payload =
-            json!({"to": "+15550001111", "body": "Deposit link", "appointmentId": appointment})
-                .to_string();
+        // A complete payment-link request, so a replay can really go through.
+        let payload = json!({"to": "+15550001111", "body": "Deposit link",
+                             "appointmentId": appointment,
+                             "customerId": self.customer_of(appointment),
+                             "amountCents": 5000, "currency": "usd",
+                             "description": "Deposit"})
+        .to_string();
         let outbox_id = (domain != "inbox").then(|| format!("ob-{id}"));
         if let Some(outbox_id) = &outbox_id {
             diesel::insert_into(outbox::table)
@@ -984,8 +988,9 @@ async fn dead_letters_replay_and_archive(kind: Kind) {
             "jane@example.com",
         )])
         .await;
-    // Payment rows: no payment supervisor runs without Stripe, so a replayed row stays
-    // pending for the test to see.
+    // Payment rows: on this trial install (no Stripe key, messaging in the sandbox) the
+    // payment supervisor runs against the sandbox pay page (ADR 0009), so a replayed row
+    // is really sent again.
     ctx.dead_letter("dl-replay", "payment", &booked[0]);
     ctx.dead_letter("dl-archive", "payment", &booked[0]);
     ctx.dead_letter("dl-inbox", "inbox", &booked[0]);
@@ -1005,12 +1010,24 @@ async fn dead_letters_replay_and_archive(kind: Kind) {
         replayed.body["deadLetter"]["resolvedBy"],
         "token:staff token"
     );
-    let (status, attempts): (String, i32) = outbox::table
-        .find("ob-dl-replay")
-        .select((outbox::status, outbox::attempts))
-        .first(&mut *ctx.conn())
-        .expect("outbox");
-    assert_eq!((status.as_str(), attempts), ("pending", 0));
+    // Back in the queue from attempt zero, then delivered once by the payment supervisor.
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(10);
+    let (status, attempts) = loop {
+        let (status, attempts): (String, i32) = outbox::table
+            .find("ob-dl-replay")
+            .select((outbox::status, outbox::attempts))
+            .first(&mut *ctx.conn())
+            .expect("outbox");
+        if status == "done" || std::time::Instant::now() > deadline {
+            break (status, attempts);
+        }
+        actix_rt::time::sleep(StdDuration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (status.as_str(), attempts),
+        ("done", 1),
+        "replayed row delivered"
+    );
     let again = ctx
         .post("/v1/admin/dead-letters/dl-replay/replay", json!({}))
         .await;
@@ -1175,7 +1192,11 @@ async fn engine_views_classifier_and_metrics(kind: Kind) {
     assert!(messaging["queueDepth"].is_number());
     let payment = &supervisors.body["supervisors"][1];
     assert_eq!(payment["domain"], "payment");
+    // No Stripe key and messaging in the sandbox: a trial install, deposits go to the
+    // daemon's own pay page (ADR 0009).
     assert_eq!(payment["configured"], false);
+    assert_eq!(payment["mode"], "sandbox");
+    assert_eq!(payment["running"], true);
 
     let actors = ctx.get("/v1/admin/actors").await;
     assert_eq!(actors.status, 200);

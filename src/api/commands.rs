@@ -535,8 +535,10 @@ fn apply(
     let staff = || ChangedBy::Staff(new.by.clone());
     let inbox = |appointment_id: &str, command| Effect::Inbox {
         work: Box::new(
-            InboxWork::new(appointment_id, command)
-                .with_origin(Origin::new(Some(new.correlation_id.clone()), new.id.clone())),
+            InboxWork::new(appointment_id, command).with_origin(Origin::new(
+                Some(new.correlation_id.clone()),
+                new.id.clone(),
+            )),
         ),
     };
     Ok(match &new.parsed.action {

@@ -24,7 +24,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         .configure(crate::webhooks::routes)
         .configure(crate::auth::routes::configure)
         .configure(crate::api::admin::routes)
-        .configure(crate::api::routes);
+        .configure(crate::api::routes)
+        .configure(crate::dashboard::routes);
 }
 
 /// Body limits and the error handlers that turn extractor failures into envelopes.

@@ -6,9 +6,12 @@
 //!   public URL is https. A route that sets one of them itself keeps its own.
 //! - [`admin_guard`]: on `/v1/admin/…` and `/v1/auth/…`, the inbound limit (100
 //!   requests / 15 minutes per address → 429 `RATE_LIMIT_EXCEEDED` with `retryAfter`)
-//!   and `Cache-Control: no-store`; on any cookie-authenticated form post without an
-//!   `X-CSRF-Token` header, the form's `csrf_token` field is read (the body is put back
-//!   for the handler) and handed to the `Principal` extractor.
+//!   and `Cache-Control: no-store`; on the dashboard (`/dashboard/…`), the same limit
+//!   for state-changing requests (sign-in and actions; pages and live updates are
+//!   reads, like the Event API) and `no-store` on everything but its static assets; on
+//!   any cookie-authenticated form post without an `X-CSRF-Token` header, the form's
+//!   `csrf_token` field is read (the body is put back for the handler) and handed to the
+//!   `Principal` extractor.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::OnceLock;
@@ -55,6 +58,27 @@ pub fn is_admin_path(path: &str) -> bool {
         .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")))
 }
 
+/// Whether `path` is a dashboard route (`/dashboard` and below).
+pub fn is_dashboard_path(path: &str) -> bool {
+    path == "/dashboard" || path.starts_with("/dashboard/")
+}
+
+/// Whether a request to `path` with `method` counts against the admin rate limit: any
+/// admin or auth request, and the dashboard's state-changing ones.
+pub fn is_rate_limited(method: &Method, path: &str) -> bool {
+    is_admin_path(path) || (is_dashboard_path(path) && !is_safe(method))
+}
+
+/// Whether the answer to `path` must not be cached (everything admin, auth or
+/// dashboard, but the dashboard's stylesheet and script).
+pub fn is_no_store(path: &str) -> bool {
+    is_admin_path(path) || (is_dashboard_path(path) && !path.starts_with("/dashboard/assets/"))
+}
+
+fn is_safe(method: &Method) -> bool {
+    [Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE].contains(method)
+}
+
 /// The limiter used when the application registered none (one per process).
 fn fallback_limiter() -> &'static RateLimiter {
     static LIMITER: OnceLock<RateLimiter> = OnceLock::new();
@@ -68,7 +92,8 @@ pub async fn admin_guard(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let limited = is_admin_path(req.path());
+    let limited = is_rate_limited(req.method(), req.path());
+    let no_store = is_no_store(req.path());
     if limited {
         let address = req
             .peer_addr()
@@ -92,7 +117,7 @@ pub async fn admin_guard(
         }
     }
     let mut response = next.call(req).await?.map_into_boxed_body();
-    if limited {
+    if no_store {
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -103,7 +128,7 @@ pub async fn admin_guard(
 /// A state-changing form post authenticated by the session cookie alone, without the
 /// CSRF header: its token may be in the body.
 fn carries_form_csrf(req: &ServiceRequest) -> bool {
-    let safe = [Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE].contains(req.method());
+    let safe = is_safe(req.method());
     let headers = req.headers();
     let is_form = headers
         .get(header::CONTENT_TYPE)
@@ -157,5 +182,25 @@ mod tests {
         assert!(!is_admin_path("/v1/administrator"));
         assert!(!is_admin_path("/v1/commands"));
         assert!(!is_admin_path("/health"));
+    }
+
+    #[test]
+    fn dashboard_actions_are_limited_and_pages_never_cached() {
+        assert!(is_dashboard_path("/dashboard"));
+        assert!(is_dashboard_path("/dashboard/today"));
+        assert!(!is_dashboard_path("/dashboards"));
+        assert!(is_rate_limited(&Method::POST, "/dashboard/login"));
+        assert!(is_rate_limited(
+            &Method::POST,
+            "/dashboard/escalations/e1/resolve"
+        ));
+        assert!(!is_rate_limited(&Method::GET, "/dashboard/today"));
+        assert!(!is_rate_limited(&Method::GET, "/dashboard/live"));
+        assert!(is_rate_limited(&Method::GET, "/v1/admin/audit"));
+        assert!(!is_rate_limited(&Method::POST, "/v1/commands"));
+        assert!(is_no_store("/dashboard/today"));
+        assert!(is_no_store("/v1/auth/me"));
+        assert!(!is_no_store("/dashboard/assets/dashboard.css"));
+        assert!(!is_no_store("/health"));
     }
 }

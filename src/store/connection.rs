@@ -153,7 +153,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("odd %name? #1.db");
         let manager = Manager::new(Target::Sqlite(path.clone()));
-        let first = manager.connect().expect("creates the database the first time");
+        let first = manager
+            .connect()
+            .expect("creates the database the first time");
         drop(first);
         assert!(path.is_file(), "the reserved characters were encoded");
         manager.connect().expect("reopens the existing file");
@@ -163,7 +165,10 @@ mod tests {
             Ok(_) => panic!("opened a vanished database"),
             Err(error) => error,
         };
-        assert!(matches!(error, ConnectError::SqliteFileMissing(_)), "{error}");
+        assert!(
+            matches!(error, ConnectError::SqliteFileMissing(_)),
+            "{error}"
+        );
         assert!(!path.exists(), "no empty database in its place");
     }
 
@@ -171,9 +176,14 @@ mod tests {
     fn an_existing_file_is_opened_read_write_from_the_first_connect() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("aro.db");
-        drop(Manager::new(Target::Sqlite(path.clone())).connect().expect("create"));
+        drop(
+            Manager::new(Target::Sqlite(path.clone()))
+                .connect()
+                .expect("create"),
+        );
         let fresh = Manager::new(Target::Sqlite(path.clone()));
         let mut conn = fresh.connect().expect("opens");
-        conn.batch_execute("CREATE TABLE t (x INTEGER)").expect("writable");
+        conn.batch_execute("CREATE TABLE t (x INTEGER)")
+            .expect("writable");
     }
 }

@@ -97,12 +97,7 @@ pub async fn receive_reply(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    if state.config.twilio.auth_token.is_some() {
-        return Err(ApiError::NotFound(
-            "sandbox replies are off: Twilio has credentials, replies arrive at /webhooks/twilio/sms"
-                .to_string(),
-        ));
-    }
+    sandbox_only(&state)?;
     // This machine: loopback, or its own address when the daemon binds a specific one.
     let local = req.app_config().local_addr().ip();
     if !req
@@ -119,14 +114,38 @@ pub async fn receive_reply(
             json!({"reason": "malformed_json"}),
         )
     })?;
+    let (status, message_sid) = record_typed_reply(&state, reply).await?;
+    Ok(HttpResponse::Ok().json(json!({"status": status, "message_sid": message_sid})))
+}
+
+/// 404 unless messaging runs in the sandbox (Twilio without credentials).
+fn sandbox_only(state: &AppState) -> Result<(), ApiError> {
+    if state.config.twilio.auth_token.is_some() {
+        return Err(ApiError::NotFound(
+            "sandbox replies are off: Twilio has credentials, replies arrive at /webhooks/twilio/sms"
+                .to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// Takes a typed reply down the path of a real Twilio reply ([`handle_reply`]) while
+/// messaging runs in the sandbox: `("recorded" | "duplicate", message sid)`. Shared by
+/// `POST /sandbox/replies` and the dashboard's "simulate a reply" (whose callers are
+/// authenticated staff, so it skips the loopback check of the route).
+pub(crate) async fn record_typed_reply(
+    state: &AppState,
+    reply: SandboxReply,
+) -> Result<(&'static str, String), ApiError> {
+    sandbox_only(state)?;
     let message = inbound(reply, state.config.twilio.from.as_deref())?;
     let message_sid = message.message_sid.clone();
-    let status = match handle_reply(&state, message).await? {
+    let status = match handle_reply(state, message).await? {
         ReplyRecorded::Recorded => "recorded",
         ReplyRecorded::Duplicate => "duplicate",
     };
     tracing::info!(message_sid = %message_sid, status, "sandbox reply");
-    Ok(HttpResponse::Ok().json(json!({"status": status, "message_sid": message_sid})))
+    Ok((status, message_sid))
 }
 
 #[cfg(test)]

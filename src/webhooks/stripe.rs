@@ -35,8 +35,11 @@ fn deposit_paid(event: &StripeEvent) -> Option<InboxWork> {
         _ => return None,
     };
     Some(
-        InboxWork::new(appointment_id, AppointmentCommand::DepositPaid { payment_ref })
-            .with_origin(Origin::caused_by(format!("{SOURCE}:{}", event.id()))),
+        InboxWork::new(
+            appointment_id,
+            AppointmentCommand::DepositPaid { payment_ref },
+        )
+        .with_origin(Origin::caused_by(format!("{SOURCE}:{}", event.id()))),
     )
 }
 

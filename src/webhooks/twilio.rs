@@ -21,8 +21,8 @@ use serde_json::json;
 use actors::classify::{keyword_action, KeywordAction};
 use actors::engine::commands::{reply_excerpt, AppointmentCommand};
 use actors::engine::inbox::InboxWork;
-use actors::engine::Origin;
 use actors::engine::messages::keyword_answer;
+use actors::engine::Origin;
 use actors::ports::providers::Channel;
 
 use crate::http::{ApiError, AppState};
@@ -206,7 +206,10 @@ pub async fn handle_reply(
                 excerpt: reply_excerpt(&message.body),
             },
         )
-        .with_origin(Origin::caused_by(format!("{PROVIDER}:{}", message.message_sid)));
+        .with_origin(Origin::caused_by(format!(
+            "{PROVIDER}:{}",
+            message.message_sid
+        )));
         state
             .engine
             .submit(DEFAULT_TENANT, PROVIDER, &message.message_sid, work)

@@ -7,16 +7,18 @@
 use actix_web::{web, HttpResponse};
 use actors::domain::appointment_status::AppointmentStatus;
 use actors::engine::{AppointmentCommand, ChangedBy};
+use actors::ports::store::AppointmentRecord;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::error::AdminError;
-use super::queries::appointments::{self, AppointmentFilter};
+use super::queries::appointments::{self, AppointmentDetail, AppointmentFilter};
 use super::support::{audit_entry, db, instant_or_date, limit, staff_label, Cursor};
 use crate::audit;
-use crate::auth::{StaffOrAbove, ViewerOrAbove};
+use crate::auth::{Principal, StaffOrAbove, ViewerOrAbove};
 use crate::http::{ApiError, AppState};
+use crate::store::DbConnection;
 
 /// Longest override reason accepted.
 const MAX_REASON_CHARS: usize = 500;
@@ -82,23 +84,30 @@ pub async fn detail(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let principal = viewer.0;
-    let detail = db(&state, move |conn| {
-        let detail = appointments::detail(conn, &principal.tenant_id, &id)?
-            .ok_or_else(|| AdminError::not_found("appointment", &id))?;
-        audit::record(
-            conn,
-            &audit_entry(
-                &principal,
-                "appointment.viewed",
-                "appointment",
-                &id,
-                json!({"customerId": detail.appointment.customer.id}),
-            ),
-        )?;
-        Ok(detail)
-    })
-    .await?;
+    let detail = db(&state, move |conn| detail_viewed(conn, &principal, &id)).await?;
     Ok(HttpResponse::Ok().json(detail))
+}
+
+/// The appointment `id` with its timeline, recorded in the audit log as a data view by
+/// `principal` (`appointment.viewed`). Shared by the Admin API and the dashboard.
+pub(crate) fn detail_viewed(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    id: &str,
+) -> Result<AppointmentDetail, AdminError> {
+    let detail = appointments::detail(conn, &principal.tenant_id, id)?
+        .ok_or_else(|| AdminError::not_found("appointment", id))?;
+    audit::record(
+        conn,
+        &audit_entry(
+            principal,
+            "appointment.viewed",
+            "appointment",
+            id,
+            json!({"customerId": detail.appointment.customer.id}),
+        ),
+    )?;
+    Ok(detail)
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,30 +174,78 @@ pub async fn override_status(
     path: web::Path<String>,
     body: web::Json<OverrideBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
     let body = body.into_inner();
-    let action = Override::parse(&body.action)?;
-    let reason = body.reason.trim().to_string();
+    let request = OverrideRequest {
+        action: body.action,
+        reason: body.reason,
+        starts_at: body.starts_at,
+        ends_at: body.ends_at,
+    };
+    let done = apply_override(&state, &staff, &path.into_inner(), request).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "id": done.after.id,
+        "action": done.action,
+        "previousStatus": done.previous_status,
+        "status": done.after.status,
+        "startsAt": done.after.starts_at,
+        "endsAt": done.after.ends_at,
+        "version": done.after.version,
+    })))
+}
+
+/// A manual override as a person asked for it.
+#[derive(Debug, Clone)]
+pub(crate) struct OverrideRequest {
+    /// `confirm`, `cancel`, `mark_no_show`, `complete` or `reschedule`.
+    pub action: String,
+    pub reason: String,
+    /// The new start (reschedule only).
+    pub starts_at: Option<DateTime<Utc>>,
+    /// The new end (reschedule only; default: the same duration).
+    pub ends_at: Option<DateTime<Utc>>,
+}
+
+/// What an override did.
+#[derive(Debug, Clone)]
+pub(crate) struct OverrideDone {
+    pub action: &'static str,
+    pub previous_status: String,
+    /// The appointment as the engine committed it.
+    pub after: AppointmentRecord,
+}
+
+/// Applies a manual override to the appointment `id` through the engine, as
+/// `principal`'s decision (staff or above, checked by the caller), and audits it.
+/// Shared by the Admin API and the dashboard.
+pub(crate) async fn apply_override(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    request: OverrideRequest,
+) -> Result<OverrideDone, AdminError> {
+    let id = id.to_string();
+    let action = Override::parse(&request.action)?;
+    let reason = request.reason.trim().to_string();
     if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
         return Err(AdminError::invalid(
             "reason",
             format!("reason is required (1 to {MAX_REASON_CHARS} characters)"),
-        )
-        .into());
+        ));
     }
-    if action != Override::Reschedule && (body.starts_at.is_some() || body.ends_at.is_some()) {
-        return Err(
-            AdminError::invalid("startsAt", "startsAt and endsAt are for reschedule only").into(),
-        );
+    if action != Override::Reschedule && (request.starts_at.is_some() || request.ends_at.is_some())
+    {
+        return Err(AdminError::invalid(
+            "startsAt",
+            "startsAt and endsAt are for reschedule only",
+        ));
     }
-    let principal = staff.0;
     let (tenant, lookup_id) = (principal.tenant_id.clone(), id.clone());
-    let before = db(&state, move |conn| {
+    let before = db(state, move |conn| {
         appointments::find_brief(conn, &tenant, &lookup_id)?
             .ok_or_else(|| AdminError::not_found("appointment", &lookup_id))
     })
     .await?;
-    let by = ChangedBy::Staff(staff_label(&principal));
+    let by = ChangedBy::Staff(staff_label(principal));
     let command = match action.target() {
         Some(to) => AppointmentCommand::Transition {
             to,
@@ -196,10 +253,10 @@ pub async fn override_status(
             reason: Some(reason),
         },
         None => {
-            let starts_at = body.starts_at.ok_or_else(|| {
+            let starts_at = request.starts_at.ok_or_else(|| {
                 AdminError::invalid("startsAt", "startsAt is required to reschedule")
             })?;
-            let ends_at = body
+            let ends_at = request
                 .ends_at
                 .unwrap_or(starts_at + (before.ends_at - before.starts_at));
             AppointmentCommand::Reschedule {
@@ -216,7 +273,7 @@ pub async fn override_status(
         .map_err(AdminError::from)?
         .ok_or_else(|| AdminError::not_found("appointment", &id))?;
     let entry = audit_entry(
-        &principal,
+        principal,
         "appointment.override",
         "appointment",
         &id,
@@ -228,14 +285,10 @@ pub async fn override_status(
             "version": after.version,
         }),
     );
-    db(&state, move |conn| Ok(audit::record(conn, &entry)?)).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "id": after.id,
-        "action": action.as_str(),
-        "previousStatus": before.status,
-        "status": after.status,
-        "startsAt": after.starts_at,
-        "endsAt": after.ends_at,
-        "version": after.version,
-    })))
+    db(state, move |conn| Ok(audit::record(conn, &entry)?)).await?;
+    Ok(OverrideDone {
+        action: action.as_str(),
+        previous_status: before.status,
+        after,
+    })
 }

@@ -7,11 +7,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::AdminError;
-use super::queries::customers::{self, CustomerFilter, RiskLevel};
+use super::queries::customers::{self, CustomerDetail, CustomerFilter, RiskLevel};
 use super::support::{audit_entry, db, limit, Cursor};
 use crate::audit;
-use crate::auth::ViewerOrAbove;
+use crate::auth::{Principal, ViewerOrAbove};
 use crate::http::{ApiError, AppState};
+use crate::store::DbConnection;
 
 /// Longest search text accepted.
 const MAX_SEARCH_CHARS: usize = 100;
@@ -72,22 +73,29 @@ pub async fn detail(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let principal = viewer.0;
-    let detail = db(&state, move |conn| {
-        let detail = customers::detail(conn, &principal.tenant_id, &id)?
-            .ok_or_else(|| AdminError::not_found("customer", &id))?;
-        audit::record(
-            conn,
-            &audit_entry(
-                &principal,
-                "customer.viewed",
-                "customer",
-                &id,
-                json!({"appointments": detail.appointments.len(),
-                       "consents": detail.consents.len()}),
-            ),
-        )?;
-        Ok(detail)
-    })
-    .await?;
+    let detail = db(&state, move |conn| detail_viewed(conn, &principal, &id)).await?;
     Ok(HttpResponse::Ok().json(detail))
+}
+
+/// The customer `id` in full, recorded in the audit log as a data view by `principal`
+/// (`customer.viewed`). Shared by the Admin API and the dashboard.
+pub(crate) fn detail_viewed(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    id: &str,
+) -> Result<CustomerDetail, AdminError> {
+    let detail = customers::detail(conn, &principal.tenant_id, id)?
+        .ok_or_else(|| AdminError::not_found("customer", id))?;
+    audit::record(
+        conn,
+        &audit_entry(
+            principal,
+            "customer.viewed",
+            "customer",
+            id,
+            json!({"appointments": detail.appointments.len(),
+                   "consents": detail.consents.len()}),
+        ),
+    )?;
+    Ok(detail)
 }

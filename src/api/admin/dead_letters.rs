@@ -16,9 +16,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::AdminError;
-use super::queries::dead_letters::{self, DeadLetterFilter, ARCHIVED, OPEN, REPLAYED};
+use super::queries::dead_letters::{
+    self, DeadLetterFilter, DeadLetterView, ARCHIVED, OPEN, REPLAYED,
+};
 use super::support::{audit_entry, db, limit, staff_label, Cursor};
-use crate::auth::{StaffOrAbove, ViewerOrAbove};
+use crate::auth::{Principal, StaffOrAbove, ViewerOrAbove};
 use crate::http::{ApiError, AppState};
 
 const STATUSES: [&str; 3] = [OPEN, REPLAYED, ARCHIVED];
@@ -70,7 +72,7 @@ async fn open_dead_letter(
     tenant_id: &str,
     id: &str,
     to: &str,
-) -> Result<dead_letters::DeadLetterView, AdminError> {
+) -> Result<DeadLetterView, AdminError> {
     let (tenant, lookup_id) = (tenant_id.to_string(), id.to_string());
     let found = db(state, move |conn| {
         dead_letters::find(conn, &tenant, &lookup_id)?
@@ -92,9 +94,21 @@ pub async fn replay(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let principal = staff.0;
-    let found = open_dead_letter(&state, &principal.tenant_id, &id, REPLAYED).await?;
+    let view = replay_dead_letter(&state, &staff, &path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(json!({"deadLetter": view})))
+}
+
+/// Replays the open dead letter `id` as `principal` (staff or above, checked by the
+/// caller): its outbox row goes back to the queue through the messaging supervisor, and
+/// the dead letter is marked `replayed` with its audit entry. Shared by the Admin API
+/// and the dashboard.
+pub(crate) async fn replay_dead_letter(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<Option<DeadLetterView>, AdminError> {
+    let id = id.to_string();
+    let found = open_dead_letter(state, &principal.tenant_id, &id, REPLAYED).await?;
     let outbox_id = found.outbox_id.clone().ok_or_else(|| {
         AdminError::invalid(
             "id",
@@ -115,8 +129,7 @@ pub async fn replay(
             what: "dead letter",
             from: "replayed".to_string(),
             to: REPLAYED.to_string(),
-        }
-        .into());
+        });
     }
     if found.domain == "payment" {
         if let Some(payments) = &state.engine.payments {
@@ -124,19 +137,18 @@ pub async fn replay(
         }
     }
     let entry = audit_entry(
-        &principal,
+        principal,
         "dead_letter.replayed",
         "dead_letter",
         &id,
         json!({"outboxId": outbox_id, "domain": found.domain, "kind": found.kind,
                "attempts": found.attempts}),
     );
-    let (tenant, by) = (principal.tenant_id.clone(), staff_label(&principal));
-    let view = db(&state, move |conn| {
+    let (tenant, by) = (principal.tenant_id.clone(), staff_label(principal));
+    db(state, move |conn| {
         dead_letters::record_replay(conn, &tenant, &id, &by, &entry)
     })
-    .await?;
-    Ok(HttpResponse::Ok().json(json!({"deadLetter": view})))
+    .await
 }
 
 pub async fn archive(
@@ -144,11 +156,22 @@ pub async fn archive(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let principal = staff.0;
-    let found = open_dead_letter(&state, &principal.tenant_id, &id, ARCHIVED).await?;
+    let view = archive_dead_letter(&state, &staff, &path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(json!({"deadLetter": view})))
+}
+
+/// Archives the open dead letter `id` as `principal` (staff or above, checked by the
+/// caller), with its audit entry; nothing is retried. Shared by the Admin API and the
+/// dashboard.
+pub(crate) async fn archive_dead_letter(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<DeadLetterView, AdminError> {
+    let id = id.to_string();
+    let found = open_dead_letter(state, &principal.tenant_id, &id, ARCHIVED).await?;
     let entry = audit_entry(
-        &principal,
+        principal,
         "dead_letter.archived",
         "dead_letter",
         &id,
@@ -157,10 +180,10 @@ pub async fn archive(
     );
     let (tenant, by, at) = (
         principal.tenant_id.clone(),
-        staff_label(&principal),
+        staff_label(principal),
         state.engine.now(),
     );
-    let view = db(&state, move |conn| {
+    db(state, move |conn| {
         dead_letters::archive(conn, &tenant, &id, &by, at, &entry)
     })
     .await?
@@ -168,6 +191,5 @@ pub async fn archive(
         what: "dead letter",
         from: "not open".to_string(),
         to: ARCHIVED.to_string(),
-    })?;
-    Ok(HttpResponse::Ok().json(json!({"deadLetter": view})))
+    })
 }

@@ -4,22 +4,24 @@
 //! (live appointment actors) and `GET /v1/admin/actors/{appointmentId}` (one actor's
 //! state, in-flight messages, pending timers and workflows; activates it if needed).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use actors::engine::{InspectActor, ListActors, LiveActor};
 use actors::ports::store::{AppointmentRecord, TimerRecord, WorkflowRecord};
-use actors::supervisors::messaging::GetSnapshot;
+use actors::supervisors::messaging::{GetSnapshot, SupervisorSnapshot};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::error::AdminError;
-use super::queries::{appointments, supervisors};
+use super::queries::appointments;
+use super::queries::supervisors::{self, DomainStore};
 use super::support::db;
 use crate::auth::ViewerOrAbove;
+use crate::engine_host::{payments_mode, PaymentsMode};
 use crate::http::{ApiError, AppState};
 use crate::store::schema::appointments as appointments_table;
 
@@ -30,15 +32,7 @@ pub async fn supervisors(
     viewer: ViewerOrAbove,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let snapshot = state
-        .engine
-        .messaging
-        .send(GetSnapshot)
-        .timeout(ASK_TIMEOUT)
-        .await
-        .map_err(|_| AdminError::Unavailable("messaging supervisor"))?;
-    let tenant = viewer.tenant_id.clone();
-    let mut stored = db(&state, move |conn| supervisors::by_domain(conn, &tenant)).await?;
+    let (snapshot, mut stored) = supervisor_state(&state, &viewer.tenant_id).await?;
     let messaging = json!({
         "domain": snapshot.domain.as_str(),
         "running": true,
@@ -55,13 +49,42 @@ pub async fn supervisors(
     let payment = json!({
         "domain": "payment",
         "running": state.engine.payments.is_some(),
-        "configured": state.engine.payments.is_some(),
+        // `stripe`, `sandbox` (a trial install's own pay page) or `off`.
+        "mode": payments_mode_name(&state),
+        "configured": payments_mode(&state.config) == PaymentsMode::Stripe,
         "stored": stored.remove("payment").unwrap_or_default(),
     });
     Ok(HttpResponse::Ok().json(json!({
         "supervisors": [messaging, payment],
         "otherDomains": stored,
     })))
+}
+
+/// The name of the payment mode the daemon runs in (`engine_host::payments_mode`).
+pub(crate) fn payments_mode_name(state: &AppState) -> &'static str {
+    match payments_mode(&state.config) {
+        PaymentsMode::Stripe => "stripe",
+        PaymentsMode::Sandbox => "sandbox",
+        PaymentsMode::Off => "off",
+    }
+}
+
+/// The live messaging supervisor's snapshot, and what the store holds of every provider
+/// domain of `tenant_id`. Shared by the Admin API and the dashboard.
+pub(crate) async fn supervisor_state(
+    state: &AppState,
+    tenant_id: &str,
+) -> Result<(SupervisorSnapshot, BTreeMap<String, DomainStore>), AdminError> {
+    let snapshot = state
+        .engine
+        .messaging
+        .send(GetSnapshot)
+        .timeout(ASK_TIMEOUT)
+        .await
+        .map_err(|_| AdminError::Unavailable("messaging supervisor"))?;
+    let tenant = tenant_id.to_string();
+    let stored = db(state, move |conn| supervisors::by_domain(conn, &tenant)).await?;
+    Ok((snapshot, stored))
 }
 
 /// One live actor in the list.
@@ -97,11 +120,25 @@ pub async fn actors(
     viewer: ViewerOrAbove,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let live = live_actors(&state).await?;
+    let actors: Vec<LiveActorView> = tenant_live_actors(&state, &viewer.tenant_id)
+        .await?
+        .iter()
+        .map(live_view)
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"count": actors.len(), "actors": actors})))
+}
+
+/// The live appointment actors of `tenant_id`'s appointments. Shared by the Admin API
+/// and the dashboard.
+pub(crate) async fn tenant_live_actors(
+    state: &AppState,
+    tenant_id: &str,
+) -> Result<Vec<LiveActor>, AdminError> {
+    let live = live_actors(state).await?;
     let ids: Vec<String> = live.iter().map(|a| a.appointment_id.clone()).collect();
-    let tenant = viewer.tenant_id.clone();
+    let tenant = tenant_id.to_string();
     // Only the caller's tenant's appointments.
-    let mine: HashSet<String> = db(&state, move |conn| {
+    let mine: HashSet<String> = db(state, move |conn| {
         let mut mine = HashSet::new();
         for chunk in ids.chunks(500) {
             let found: Vec<String> = appointments_table::table
@@ -114,12 +151,10 @@ pub async fn actors(
         Ok(mine)
     })
     .await?;
-    let actors: Vec<LiveActorView> = live
-        .iter()
+    Ok(live
+        .into_iter()
         .filter(|a| mine.contains(&a.appointment_id))
-        .map(live_view)
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({"count": actors.len(), "actors": actors})))
+        .collect())
 }
 
 #[derive(Debug, Serialize)]

@@ -22,9 +22,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::AdminError;
+use super::queries::appointments::EscalationView;
 use super::queries::escalations::{self, EscalationFilter, Resolution};
 use super::support::{audit_entry, db, limit, staff_label, Cursor};
-use crate::auth::{StaffOrAbove, ViewerOrAbove};
+use crate::auth::{Principal, StaffOrAbove, ViewerOrAbove};
 use crate::http::{ApiError, AppState};
 
 const PRIORITIES: [&str; 3] = ["low", "medium", "high"];
@@ -100,14 +101,44 @@ pub async fn resolve(
     path: web::Path<String>,
     body: web::Json<ResolveBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
     let body = body.into_inner();
-    let resolution = body.resolution.trim().to_string();
+    let resolved = resolve_escalation(
+        &state,
+        &staff,
+        &path.into_inner(),
+        &body.resolution,
+        body.note,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "escalation": resolved.escalation,
+        "appointmentStatus": resolved.appointment_status,
+    })))
+}
+
+/// What resolving an escalation did.
+#[derive(Debug)]
+pub(crate) struct Resolved {
+    pub escalation: EscalationView,
+    /// The appointment's status after the move the resolution asked for, if any.
+    pub appointment_status: Option<AppointmentStatus>,
+}
+
+/// Resolves the open escalation `id` as `principal` (staff or above, checked by the
+/// caller): moves its appointment through the engine when the resolution asks for it,
+/// then records the resolution with its audit entry. Shared by the Admin API and the
+/// dashboard.
+pub(crate) async fn resolve_escalation(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    resolution: &str,
+    note: Option<String>,
+) -> Result<Resolved, AdminError> {
+    let id = id.to_string();
+    let resolution = resolution.trim().to_string();
     let target = resolution_target(&resolution)?;
-    let note = body
-        .note
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty());
+    let note = note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
     if note
         .as_ref()
         .is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS)
@@ -115,12 +146,10 @@ pub async fn resolve(
         return Err(AdminError::invalid(
             "note",
             format!("note is at most {MAX_NOTE_CHARS} characters"),
-        )
-        .into());
+        ));
     }
-    let principal = staff.0;
     let (tenant, lookup_id) = (principal.tenant_id.clone(), id.clone());
-    let escalation = db(&state, move |conn| {
+    let escalation = db(state, move |conn| {
         escalations::find(conn, &tenant, &lookup_id)?
             .ok_or_else(|| AdminError::not_found("escalation", &lookup_id))
     })
@@ -130,10 +159,9 @@ pub async fn resolve(
             what: "escalation",
             from: escalation.status,
             to: "resolved".to_string(),
-        }
-        .into());
+        });
     }
-    let by = staff_label(&principal);
+    let by = staff_label(principal);
     let mut appointment_status = None;
     if let Some(to) = target {
         let appointment_id = escalation.appointment_id.clone().ok_or_else(|| {
@@ -151,11 +179,11 @@ pub async fn resolve(
             Ok(record) => record.map(|r| r.status),
             // Already where the person wants it (e.g. the booking system cancelled it).
             Err(EngineError::InvalidTransition(t)) if t.from == t.to => Some(t.to),
-            Err(err) => return Err(AdminError::from(err).into()),
+            Err(err) => return Err(AdminError::from(err)),
         };
     }
     let entry = audit_entry(
-        &principal,
+        principal,
         "escalation.resolved",
         "escalation",
         &id,
@@ -177,7 +205,7 @@ pub async fn resolve(
         note,
         at: state.engine.now(),
     };
-    let resolved = db(&state, move |conn| {
+    let resolved = db(state, move |conn| {
         escalations::resolve(conn, &record, &entry)
     })
     .await?
@@ -186,8 +214,8 @@ pub async fn resolve(
         from: "resolved".to_string(),
         to: "resolved".to_string(),
     })?;
-    Ok(HttpResponse::Ok().json(json!({
-        "escalation": resolved,
-        "appointmentStatus": appointment_status,
-    })))
+    Ok(Resolved {
+        escalation: resolved,
+        appointment_status,
+    })
 }

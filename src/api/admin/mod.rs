@@ -27,13 +27,13 @@
 //! engine), answer. Lists are keyset-paginated: `limit` (1–200, default 50) and the
 //! opaque `cursor` from the previous page's `nextCursor`.
 
-mod appointments;
+pub(crate) mod appointments;
 mod classify;
-mod customers;
-mod dead_letters;
-mod engine;
+pub(crate) mod customers;
+pub(crate) mod dead_letters;
+pub(crate) mod engine;
 pub mod error;
-mod escalations;
+pub(crate) mod escalations;
 mod gdpr;
 mod metrics;
 pub mod queries;
