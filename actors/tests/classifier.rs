@@ -9,11 +9,14 @@
 //!
 //! Checks: accuracy ≥ 95 % (the confusion matrix and every miss are printed), zero
 //! missed opt-outs and zero false opt-outs, the SPEC's named cases, the confidence floor,
-//! the dataset's size and Spanish share, and (property) that any input — arbitrary
+//! the dataset's size and Spanish share, a 10-fold cross-validation of the trained
+//! naive Bayes model (alone and blended with the rules), and (property) that any input — arbitrary
 //! unicode, very long — classifies without panicking and with a confidence in [0, 1].
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use actors::classify::model::{intent_of_label, NaiveBayes};
 use actors::classify::{keyword_action, KeywordAction, LocalClassifier, CONFIDENCE_FLOOR};
 use actors::ports::providers::{Classifier, Intent};
 use proptest::prelude::*;
@@ -36,8 +39,13 @@ struct Line {
 }
 
 fn dataset() -> Vec<Line> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/replies.tsv");
-    let raw = std::fs::read_to_string(path).expect("tests/data/replies.tsv is readable");
+    lines_of("replies.tsv")
+}
+
+/// The labelled lines of `tests/data/<file>`.
+fn lines_of(file: &str) -> Vec<Line> {
+    let path = format!("{}/../tests/data/{file}", env!("CARGO_MANIFEST_DIR"));
+    let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     raw.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty() && !line.starts_with('#'))
@@ -79,14 +87,13 @@ fn predict(classifier: &LocalClassifier, text: &str) -> &'static str {
     }
 }
 
-#[test]
-fn dataset_accuracy_is_at_least_95_percent() {
+/// Accuracy of the local pipeline on `lines`, with a confusion matrix and the misses.
+fn score(lines: &[Line]) -> (f64, String) {
     let classifier = LocalClassifier::new();
-    let lines = dataset();
     let mut matrix: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     let mut misses = Vec::new();
     let mut correct = 0usize;
-    for line in &lines {
+    for line in lines {
         let got = predict(&classifier, &line.text);
         *matrix.entry((line.expected.as_str(), got)).or_default() += 1;
         if got == line.expected {
@@ -122,8 +129,30 @@ fn dataset_accuracy_is_at_least_95_percent() {
         misses.len(),
         misses.join("\n")
     ));
+    (accuracy, report)
+}
+
+#[test]
+fn dataset_accuracy_is_at_least_95_percent() {
+    let (accuracy, report) = score(&dataset());
     println!("{report}");
     assert!(accuracy >= 0.95, "accuracy below 95 %\n{report}");
+}
+
+/// The blind held-out set (`tests/data/replies_holdout.tsv`): written without access to
+/// the classifier and never tuned on, so this is the honest figure for SPEC §4's "under
+/// 5 % wrong intents on realistic replies".
+#[test]
+fn held_out_accuracy_is_at_least_95_percent() {
+    let lines = lines_of("replies_holdout.tsv");
+    assert!(
+        lines.len() >= 300,
+        "the held-out set has {} lines",
+        lines.len()
+    );
+    let (accuracy, report) = score(&lines);
+    println!("held-out set: {report}");
+    assert!(accuracy >= 0.95, "held-out accuracy below 95 %\n{report}");
 }
 
 #[test]
@@ -287,4 +316,61 @@ proptest! {
         prop_assert!(c.intent == Intent::Unclear || c.confidence >= CONFIDENCE_FLOOR);
         let _ = keyword_action(&text, false);
     }
+}
+
+/// Generalisation of the trained model, measured honestly: 10-fold cross-validation
+/// over the dataset (each fold scored by a model trained on the other nine), for the
+/// model alone and blended with the rules. Reported; asserted only as a sanity floor.
+#[test]
+fn cross_validation_of_the_trained_model() {
+    let lines = dataset();
+    let k = 10;
+    let names = ["confirm", "reschedule", "cancel", "unclear"];
+    let mut alone = 0usize;
+    let mut blends = [(0.5, 8.0, 0usize), (1.0, 2.0, 0usize)];
+    for fold in 0..k {
+        let model = Arc::new(NaiveBayes::train(
+            lines
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % k != fold)
+                .filter_map(|(_, l)| intent_of_label(&l.expected).map(|i| (i, l.text.as_str()))),
+        ));
+        let blended: Vec<LocalClassifier> = blends
+            .iter()
+            .map(|(w, t, _)| LocalClassifier::with_model(Some(model.clone()), *w, *t))
+            .collect();
+        for (_, line) in lines.iter().enumerate().filter(|(i, _)| i % k == fold) {
+            let got = match keyword_action(&line.text, false) {
+                Some(_) => predict(&blended[0], &line.text),
+                None => {
+                    let p = model.probabilities(&line.text);
+                    let best = (0..4).fold(0, |b, j| if p[j] > p[b] { j } else { b });
+                    names[best]
+                }
+            };
+            alone += usize::from(got == line.expected);
+            for (classifier, blend) in blended.iter().zip(blends.iter_mut()) {
+                blend.2 += usize::from(predict(classifier, &line.text) == line.expected);
+            }
+        }
+    }
+    let rules = LocalClassifier::new();
+    let rules_ok = lines
+        .iter()
+        .filter(|l| predict(&rules, &l.text) == l.expected)
+        .count();
+    let pct = |n: usize| n as f64 * 100.0 / lines.len() as f64;
+    println!("{k}-fold CV, naive Bayes alone: {:.1} %", pct(alone));
+    for (w, t, ok) in blends {
+        println!(
+            "{k}-fold CV, rules + naive Bayes (weight {w}, temperature {t}): {:.1} %",
+            pct(ok)
+        );
+    }
+    println!(
+        "rules alone (tuned on this data, not cross-validated): {:.1} %",
+        pct(rules_ok)
+    );
+    assert!(pct(alone) >= 80.0);
 }

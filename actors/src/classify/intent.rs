@@ -1,8 +1,10 @@
 //! The local intent classifier: confirm / reschedule / cancel / unclear, with a
-//! calibrated confidence, in well under a millisecond and without any model file.
+//! calibrated confidence, in well under a millisecond and without any model file
+//! (a trained model, [`super::model`], can be blended in with
+//! [`LocalClassifier::with_model`]).
 //!
 //! How it works:
-//! 1. **Normalisation** ([`normalize`]): the first [`MAX_CHARS`] characters are
+//! 1. **Normalisation** (`text::normalize`): the first [`MAX_CHARS`] characters are
 //!    lowercased, accents are stripped ("sí" → "si", "estaré" → "estare"), apostrophes
 //!    are dropped so "can't" → "cant" and "I'll" → "ill", runs of a repeated letter
 //!    collapse to one ("yesss" → "yes", "cancell" → "cancel"; the lexicon is collapsed
@@ -14,12 +16,19 @@
 //!    one cue before "no", "can't" or "not" could be. A word matching nothing is
 //!    compared with a few key words at edit distance 1 (2 for long words), with
 //!    transpositions: "confrim", "cancle", "resheduele".
-//! 3. **Evidence**: negators ("not", "won't", "can't", "unable", "no", "nunca", "não")
-//!    within five words before an attendance or confirmation cue in the same clause
-//!    turn it into cancel evidence ("I won't be able to come", "no puedo ir", "not
-//!    confirmed"). Soft rescheduling cues ("later", "available", a day or time) count
-//!    only inside a request ("can we …", "?"), so "Yes see you Tuesday at 3" stays a
-//!    confirmation. "might"/"maybe" followed by "late" is about lateness, not a hedge.
+//! 3. **Evidence**: negators ("not", "won't", "can't", "unable", "no", "nunca", "não",
+//!    "no need", "don't want") within five words before an attendance or confirmation
+//!    cue in the same clause turn it into cancel evidence ("I won't be able to come",
+//!    "no puedo ir", "not confirmed"); before a cancel or reschedule cue they cancel
+//!    that cue ("no need to cancel", "don't want to reschedule"). Soft rescheduling
+//!    cues ("later", "available", "another", a day or time) count only inside a request
+//!    ("can we …", "?"), so "Yes see you Tuesday at 3" stays a confirmation.
+//!    "might"/"maybe" followed by "late" is about lateness and right before a time
+//!    ("maybe Monday?") proposes it; neither is a hedge. Coming, said in a clause that
+//!    is not a question, is an answer even when another clause asks something ("I'll
+//!    be there. Is there parking?"). After a contrast word ("but", "pero") the rest of
+//!    the reply alone decides when it is decisive ("I was going to cancel but I'll
+//!    come").
 //! 4. **Scores → probabilities**: each intent gets a score from its cues; mixed messages
 //!    are settled by precedence — a request for another time beats cancel and confirm
 //!    ("no I can't make it, can we do Friday" → reschedule), cancel beats a bare yes
@@ -38,15 +47,18 @@
 //! confidence band.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::ports::providers::{Classification, Classifier, Intent, ProviderError};
 use crate::ports::BoxFuture;
 
+use super::model::{index, NaiveBayes};
+use super::text::{edit_distance, normalize, normalize_word, Normalized, Token};
+
 /// Below this probability an actionable intent is reported `Unclear`.
 pub const CONFIDENCE_FLOOR: f64 = 0.7;
 
-/// Only this many characters of a reply are read (an SMS is at most ~1,600).
-pub const MAX_CHARS: usize = 2_048;
+pub use super::text::MAX_CHARS;
 
 /// The `source` of every classification made here.
 pub const SOURCE: &str = "local";
@@ -64,6 +76,9 @@ enum Cue {
     Ack,
     /// Thanks, gracias, merci, obrigado.
     Polite,
+    /// "don't need", "no need", "don't want": a refusal on its own, a negator before
+    /// another cue ("no need to cancel", "don't need to come").
+    NotNeeded,
     /// Coming to the appointment: "be there", "make it", come, attend, ir, asistir.
     Attend,
     /// not, don't, won't, can't, unable, nunca, não.
@@ -122,11 +137,20 @@ const LEXICON: &[(&str, Cue)] = &[
     ("dont know", Cue::Hedge),
     ("do not know", Cue::Hedge),
     ("no longer", Cue::Cancel),
-    ("dont need", Cue::Cancel),
-    ("do not need", Cue::Cancel),
-    ("wont need", Cue::Cancel),
+    ("no need", Cue::NotNeeded),
+    ("not necessary", Cue::NotNeeded),
+    ("no hace falta", Cue::NotNeeded),
+    ("no es necesario", Cue::NotNeeded),
+    ("no necesito", Cue::NotNeeded),
+    ("do not want", Cue::NotNeeded),
+    ("not interested", Cue::Cancel),
+    ("forget it", Cue::Cancel),
+    ("dont bother", Cue::Cancel),
+    ("dont need", Cue::NotNeeded),
+    ("do not need", Cue::NotNeeded),
+    ("wont need", Cue::NotNeeded),
     ("not needed", Cue::Cancel),
-    ("dont want", Cue::Cancel),
+    ("dont want", Cue::NotNeeded),
     ("take me off", Cue::Cancel),
     ("call off", Cue::Cancel),
     ("didnt book", Cue::Info),
@@ -211,6 +235,27 @@ const LEXICON: &[(&str, Cue)] = &[
     ("daccord", Cue::Yes),
     ("sim", Cue::Yes),
     ("emjyes", Cue::Yes),
+    ("bet", Cue::Yes),
+    ("aight", Cue::Yes),
+    ("ight", Cue::Yes),
+    ("yah", Cue::Yes),
+    ("yuh", Cue::Yes),
+    ("for sure", Cue::Yes),
+    ("fosho", Cue::Yes),
+    ("np", Cue::Confirm),
+    ("im in", Cue::Confirm),
+    ("count on", Cue::Confirm),
+    ("planning on it", Cue::Confirm),
+    ("plan on it", Cue::Confirm),
+    ("esta bien", Cue::Ack),
+    ("todo bien", Cue::Ack),
+    ("muy bien", Cue::Ack),
+    ("ta bom", Cue::Ack),
+    ("tudo bem", Cue::Ack),
+    ("beleza", Cue::Ack),
+    ("cest note", Cue::Ack),
+    ("entendu", Cue::Ack),
+    ("ca marche", Cue::Confirm),
     // --- no ---
     ("no", Cue::No),
     ("nope", Cue::No),
@@ -319,12 +364,35 @@ const LEXICON: &[(&str, Cue)] = &[
     ("desmarcar", Cue::Cancel),
     ("remove", Cue::Cancel),
     ("delete", Cue::Cancel),
+    ("skip", Cue::Cancel),
+    ("skipping", Cue::Cancel),
+    ("withdraw", Cue::Cancel),
+    ("desistir", Cue::Cancel),
     // --- reschedule ---
     ("resched*", Cue::Resched),
     ("reprogram*", Cue::Resched),
     ("reagend*", Cue::Resched),
     ("remarc*", Cue::Resched),
     ("postpon*", Cue::Resched),
+    ("pospon*", Cue::Resched),
+    ("aplaz*", Cue::Resched),
+    ("adelant*", Cue::Resched),
+    ("atras*", Cue::Resched),
+    ("adiar", Cue::Resched),
+    ("mudar", Cue::Resched),
+    ("trocar", Cue::Resched),
+    ("alterar", Cue::Resched),
+    ("decaler", Cue::Resched),
+    ("deplacer", Cue::Resched),
+    ("reporter", Cue::Resched),
+    ("bump", Cue::Resched),
+    ("bring it forward", Cue::Resched),
+    ("otra cita", Cue::Resched),
+    ("nueva cita", Cue::Resched),
+    ("outra data", Cue::Resched),
+    ("outro horario", Cue::Resched),
+    ("autre date", Cue::Resched),
+    ("autre heure", Cue::Resched),
     ("rebook*", Cue::Resched),
     ("move", Cue::Resched),
     ("mover", Cue::Resched),
@@ -371,6 +439,13 @@ const LEXICON: &[(&str, Cue)] = &[
     ("later", Cue::FlexTime),
     ("earlier", Cue::FlexTime),
     ("sooner", Cue::FlexTime),
+    ("another", Cue::FlexTime),
+    ("otra", Cue::FlexTime),
+    ("otro", Cue::FlexTime),
+    ("outra", Cue::FlexTime),
+    ("outro", Cue::FlexTime),
+    ("autre", Cue::FlexTime),
+    ("mais tarde", Cue::FlexTime),
     ("mas tarde", Cue::FlexTime),
     ("mas temprano", Cue::FlexTime),
     ("plus tard", Cue::FlexTime),
@@ -517,6 +592,12 @@ const LEXICON: &[(&str, Cue)] = &[
     ("do i need", Cue::Info),
     ("location", Cue::Info),
     ("directions", Cue::Info),
+    ("park", Cue::Info),
+    ("parking", Cue::Info),
+    ("estacion*", Cue::Info),
+    ("parqueo", Cue::Info),
+    ("endereco", Cue::Info),
+    ("adresse", Cue::Info),
     ("confused", Cue::Info),
     ("donde", Cue::Info),
     ("direccion", Cue::Info),
@@ -567,7 +648,6 @@ const W_POLITE: f64 = 1.5;
 const W_CANCEL: f64 = 6.0;
 const W_NEG_ATTEND: f64 = 5.0;
 const W_NO: f64 = 4.5;
-const W_NEG_RESCHED: f64 = 3.0;
 const W_RESCHED: f64 = 6.0;
 const W_RESCHED_SOFT: f64 = 4.0;
 const W_RESCHED_EXTRA: f64 = 0.5;
@@ -577,6 +657,12 @@ const W_INFO: f64 = 3.0;
 const W_STOP: f64 = 6.0;
 const W_BARE_QUESTION: f64 = 1.5;
 const SCORE_CAP: f64 = 9.0;
+/// An intent's score from what follows "but" that settles the reply on its own.
+const DECISIVE: f64 = 3.5;
+/// Contrast words: what follows the last one is what the customer settles on.
+const CONTRAST: &[&str] = &["but", "pero", "however", "mais", "porem"];
+/// The floor of a trained model's log posterior: it can never veto an intent alone.
+const MODEL_LOG_FLOOR: f64 = -6.0;
 /// How far (in words) a negator reaches forward, and a soft hedge looks for "late".
 const NEGATION_REACH: usize = 5;
 const LATE_REACH: usize = 6;
@@ -603,20 +689,6 @@ struct Pattern {
     cue: Cue,
 }
 
-/// One normalised word and the clause it belongs to.
-#[derive(Debug, Clone)]
-struct Token {
-    text: String,
-    clause: u32,
-}
-
-/// A reply after normalisation.
-#[derive(Debug, Clone, Default)]
-struct Normalized {
-    tokens: Vec<Token>,
-    question: bool,
-}
-
 /// A matched cue, covering tokens `pos..end`.
 #[derive(Debug, Clone, Copy)]
 struct Hit {
@@ -636,6 +708,10 @@ pub struct LocalClassifier {
     /// Patterns whose first word is a prefix, longest first.
     prefix_first: Vec<usize>,
     fuzzy: Vec<(Vec<char>, Cue)>,
+    /// The trained model whose log posteriors are added to the rules' logits.
+    model: Option<Arc<NaiveBayes>>,
+    model_weight: f64,
+    model_temperature: f64,
 }
 
 impl Default for LocalClassifier {
@@ -645,7 +721,17 @@ impl Default for LocalClassifier {
 }
 
 impl LocalClassifier {
+    /// The lexicon rules alone: the default. The trained model of [`super::model`]
+    /// can be added with [`LocalClassifier::with_model`]; measured by cross-validation
+    /// (`actors/tests/classifier.rs`), it does not yet improve on the rules.
     pub fn new() -> Self {
+        Self::with_model(None, 0.0, 1.0)
+    }
+
+    /// The rules combined with `model` (none: the rules alone), whose log posterior
+    /// probabilities, at `temperature`, are added to the rules' logits times `weight`.
+    /// For evaluation, e.g. cross-validation with a model trained on part of the data.
+    pub fn with_model(model: Option<Arc<NaiveBayes>>, weight: f64, temperature: f64) -> Self {
         let mut patterns = Vec::with_capacity(LEXICON.len());
         for (phrase, cue) in LEXICON {
             let words: Vec<Word> = phrase
@@ -681,6 +767,9 @@ impl LocalClassifier {
             by_first,
             prefix_first,
             fuzzy,
+            model,
+            model_weight: weight,
+            model_temperature: temperature,
         }
     }
 
@@ -689,7 +778,11 @@ impl LocalClassifier {
     pub fn classify_text(&self, text: &str) -> Classification {
         let normalized = normalize(text);
         let hits = self.match_cues(&normalized.tokens);
-        let scores = score(&hits, &normalized);
+        let mut scores = score(&hits, &normalized);
+        if let Some(model) = &self.model {
+            let log_posterior = model.log_posterior(&normalized, self.model_temperature);
+            scores.add_model(&log_posterior, self.model_weight);
+        }
         decide(scores)
     }
 
@@ -777,7 +870,10 @@ struct Evidence {
     no: bool,
     cancel: bool,
     resched: bool,
-    neg_resched: bool,
+    /// A negated cancel or reschedule cue: "no need to cancel", "don't reschedule".
+    neg_change: bool,
+    /// Coming, said in a clause that is not a question ("I'll be there. Parking?").
+    attend_statement: bool,
     flex_time: usize,
     flex_slot: usize,
     when: usize,
@@ -790,28 +886,61 @@ struct Evidence {
 }
 
 fn score(hits: &[Hit], normalized: &Normalized) -> Scores {
+    let whole = evidence(hits, normalized, 0).into_scores(normalized.question);
+    // "X but Y": what follows the last contrast word is what the customer settles on
+    // ("I was going to cancel but I'll come after all", "yes but can we move it"),
+    // when it is decisive on its own; otherwise ("yes but I might be late") the whole.
+    let contrast = normalized
+        .tokens
+        .iter()
+        .rposition(|t| CONTRAST.contains(&t.text.as_str()));
+    if let Some(at) = contrast {
+        let after: Vec<Hit> = hits.iter().copied().filter(|h| h.pos > at).collect();
+        let tail = evidence(&after, normalized, at + 1).into_scores(normalized.question);
+        if tail.confirm.max(tail.reschedule).max(tail.cancel) >= DECISIVE {
+            return tail;
+        }
+    }
+    whole
+}
+
+/// The evidence of `hits`, all at or after token `from`.
+fn evidence(hits: &[Hit], normalized: &Normalized, from: usize) -> Evidence {
     let mut e = Evidence {
         request: normalized.question,
         ..Evidence::default()
     };
     let last_token = normalized.tokens.len();
+    let negates = |h: &Hit, hit: &Hit| {
+        matches!(h.cue, Cue::Negator | Cue::No | Cue::NotNeeded)
+            && h.clause == hit.clause
+            && hit.pos >= h.end
+            && hit.pos - h.end <= NEGATION_REACH
+    };
     for (k, hit) in hits.iter().enumerate() {
-        let negated = || {
-            hits[..k].iter().any(|h| {
-                matches!(h.cue, Cue::Negator | Cue::No)
-                    && h.clause == hit.clause
-                    && hit.pos - h.end <= NEGATION_REACH
-            })
+        let negated = || hits[..k].iter().any(|h| negates(h, hit));
+        // Whether this cue is negating a cancel or reschedule cue after it ("no need to
+        // cancel", "don't want to reschedule"): then it is no answer of its own.
+        let negates_change = || {
+            hits[k + 1..]
+                .iter()
+                .any(|h| matches!(h.cue, Cue::Cancel | Cue::Resched) && negates(hit, h))
         };
         match hit.cue {
             Cue::Yes => e.yes = true,
+            Cue::No if negates_change() => {}
             Cue::No => e.no = true,
             Cue::Confirm if negated() => e.neg_attend = true,
             Cue::Confirm => e.confirm = true,
             Cue::Ack if negated() => e.neg_attend = true,
             Cue::Ack => e.ack = true,
             Cue::Attend if negated() => e.neg_attend = true,
-            Cue::Attend => e.attend = true,
+            Cue::Attend => {
+                e.attend = true;
+                if !normalized.is_question_clause(hit.clause) {
+                    e.attend_statement = true;
+                }
+            }
             Cue::Polite => e.polite = true,
             Cue::Negator => {
                 // A negator ending its clause ("sorry, can't") refuses on its own.
@@ -821,8 +950,22 @@ fn score(hits: &[Hit], normalized: &Normalized) -> Scores {
                     e.neg_attend = true;
                 }
             }
+            // "don't need it", "don't want the appointment" — unless it negates what
+            // follows: "don't need to come" (refusal), "don't want to cancel" (not one).
+            Cue::NotNeeded => {
+                let negates_any = hits[k + 1..].iter().any(|h| {
+                    matches!(
+                        h.cue,
+                        Cue::Cancel | Cue::Resched | Cue::Attend | Cue::Confirm
+                    ) && negates(hit, h)
+                });
+                if !negates_any {
+                    e.cancel = true;
+                }
+            }
+            Cue::Cancel if negated() => e.neg_change = true,
             Cue::Cancel => e.cancel = true,
-            Cue::Resched if negated() => e.neg_resched = true,
+            Cue::Resched if negated() => e.neg_change = true,
             Cue::Resched => e.resched = true,
             Cue::FlexTime => e.flex_time += 1,
             Cue::FlexSlot => e.flex_slot += 1,
@@ -830,10 +973,14 @@ fn score(hits: &[Hit], normalized: &Normalized) -> Scores {
             Cue::Request => e.request = true,
             Cue::Hedge => e.hedge = true,
             Cue::SoftHedge => {
-                let about_lateness = hits[k + 1..].iter().any(|h| {
-                    h.cue == Cue::Late && h.clause == hit.clause && h.pos - hit.end < LATE_REACH
+                // "might be 10 minutes late" is about lateness; "maybe next week?"
+                // proposes a time. Neither is a hedge about coming.
+                let qualified = hits[k + 1..].iter().any(|h| {
+                    h.clause == hit.clause
+                        && ((h.cue == Cue::Late && h.pos - hit.end < LATE_REACH)
+                            || (h.cue == Cue::When && h.pos - hit.end <= 1))
                 });
-                if !about_lateness {
+                if !qualified {
                     e.hedge = true;
                 }
             }
@@ -845,18 +992,17 @@ fn score(hits: &[Hit], normalized: &Normalized) -> Scores {
         }
     }
     // Tokens that are clock times or dates ("3pm", "10", "15th") name a time.
-    e.when += normalized
-        .tokens
+    e.when += normalized.tokens[from.min(last_token)..]
         .iter()
         .filter(|t| t.text.starts_with(|c: char| c.is_ascii_digit()))
         .count();
-    e.into_scores(normalized.question)
+    e
 }
 
 impl Evidence {
     fn into_scores(self, question: bool) -> Scores {
         let e = self;
-        let affirmative = e.yes || e.confirm || e.ack;
+        let affirmative = e.yes || e.confirm || e.ack || e.attend_statement;
         let mut confirm = 0.0;
         if e.yes {
             confirm += W_YES;
@@ -868,7 +1014,7 @@ impl Evidence {
             confirm += W_ACK;
         }
         // "Can my husband come with me?" asks; "I'm coming" answers.
-        if e.attend && (affirmative || !question) {
+        if e.attend && affirmative {
             confirm += W_ATTEND;
         }
         if e.polite {
@@ -885,16 +1031,13 @@ impl Evidence {
         if e.no {
             cancel += W_NO;
         }
-        if e.neg_resched {
-            cancel += W_NEG_RESCHED;
-        }
 
         // A new time is asked for: explicitly, or with a soft cue inside a request.
         let checking_time = e.still && question;
         let soft = (e.flex_time > 0 && e.request)
             || (e.flex_slot > 0 && e.when > 0)
             || (e.when > 0 && e.request && !checking_time);
-        let rebooking_later = e.deferred || e.neg_resched;
+        let rebooking_later = e.deferred || e.neg_change;
         let mut reschedule = 0.0;
         if !rebooking_later {
             if e.resched {
@@ -947,6 +1090,17 @@ impl Evidence {
     }
 }
 
+impl Scores {
+    /// Adds the model's log posteriors (floored at [`MODEL_LOG_FLOOR`]) times `weight`.
+    fn add_model(&mut self, log_posterior: &[f64; 4], weight: f64) {
+        let term = |intent: Intent| weight * log_posterior[index(intent)].max(MODEL_LOG_FLOOR);
+        self.confirm += term(Intent::Confirm);
+        self.reschedule += term(Intent::Reschedule);
+        self.cancel += term(Intent::Cancel);
+        self.unclear += term(Intent::Unclear);
+    }
+}
+
 /// Softmax over the scores, then the confidence floor.
 fn decide(scores: Scores) -> Classification {
     let exp = |s: f64| s.exp();
@@ -986,178 +1140,12 @@ fn decide(scores: Scores) -> Classification {
     }
 }
 
-/// Lowercases, folds accents, maps emoji, drops apostrophes, splits into clause-tagged
-/// words and collapses repeated letters.
-fn normalize(text: &str) -> Normalized {
-    let mut out = Normalized::default();
-    let mut current = String::new();
-    let mut clause = 0u32;
-    let flush = |current: &mut String, clause: u32, out: &mut Normalized| {
-        if !current.is_empty() {
-            out.tokens.push(Token {
-                text: collapse_repeats(current),
-                clause,
-            });
-            current.clear();
-        }
-    };
-    for c in text.chars().take(MAX_CHARS) {
-        if let Some(word) = emoji_word(c) {
-            flush(&mut current, clause, &mut out);
-            out.tokens.push(Token {
-                text: word.to_string(),
-                clause,
-            });
-        } else if is_ignorable(c) || is_apostrophe(c) {
-            continue;
-        } else if c.is_alphanumeric() {
-            for lower in c.to_lowercase() {
-                current.push(fold_accent(lower));
-            }
-        } else {
-            flush(&mut current, clause, &mut out);
-            if matches!(c, '?' | '¿') {
-                out.question = true;
-            }
-            if matches!(
-                c,
-                '.' | ',' | '!' | '?' | ';' | ':' | '¿' | '¡' | '\n' | '\r'
-            ) {
-                clause = clause.saturating_add(1);
-            }
-        }
-    }
-    flush(&mut current, clause, &mut out);
-    out
-}
-
-/// Normalises one lexicon word the way [`normalize`] normalises a reply's words.
-fn normalize_word(word: &str) -> String {
-    let folded: String = word
-        .chars()
-        .filter(|c| !is_apostrophe(*c))
-        .flat_map(char::to_lowercase)
-        .map(fold_accent)
-        .collect();
-    collapse_repeats(&folded)
-}
-
-/// "yesss" → "yes", "cancell" → "cancel"; digits are kept as they are.
-fn collapse_repeats(word: &str) -> String {
-    let mut out = String::with_capacity(word.len());
-    let mut previous: Option<char> = None;
-    for c in word.chars() {
-        if previous == Some(c) && c.is_alphabetic() {
-            continue;
-        }
-        out.push(c);
-        previous = Some(c);
-    }
-    out
-}
-
-fn is_apostrophe(c: char) -> bool {
-    matches!(c, '\'' | '’' | '‘' | '`' | '´' | 'ʼ')
-}
-
-/// Variation selectors, zero-width joiners and skin tones: part of an emoji, no meaning.
-fn is_ignorable(c: char) -> bool {
-    matches!(
-        c,
-        '\u{FE0E}' | '\u{FE0F}' | '\u{200D}' | '\u{1F3FB}'..='\u{1F3FF}'
-    )
-}
-
-/// The pseudo-word an emoji stands for, if it means something here.
-fn emoji_word(c: char) -> Option<&'static str> {
-    match c {
-        '👍' | '👌' | '✅' | '✔' | '☑' | '🙏' | '🙌' | '👏' | '💯' | '🤝' | '🆗' | '🤙' => {
-            Some("emjyes")
-        }
-        '👎' | '❌' | '🚫' | '✖' | '❎' | '🙅' => Some("emjno"),
-        '🤔' | '❓' | '❔' | '🤷' => Some("emjq"),
-        '😊' | '🙂' | '😀' | '😃' | '😄' | '😁' | '☺' | '❤' | '😍' | '🥰' | '💙' | '💕' => {
-            Some("emjpol")
-        }
-        '🛑' => Some("emjstop"),
-        _ => None,
-    }
-}
-
-/// Strips the accents of Latin letters (input already lowercase).
-fn fold_accent(c: char) -> char {
-    match c {
-        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'æ' => 'a',
-        'ç' | 'ć' | 'č' => 'c',
-        'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ę' => 'e',
-        'ì' | 'í' | 'î' | 'ï' | 'ī' => 'i',
-        'ñ' | 'ń' => 'n',
-        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'œ' => 'o',
-        'ù' | 'ú' | 'û' | 'ü' | 'ū' => 'u',
-        'ý' | 'ÿ' => 'y',
-        'ß' => 's',
-        _ => c,
-    }
-}
-
-/// Optimal string alignment distance (Levenshtein plus adjacent transpositions).
-fn edit_distance(a: &[char], b: &[char]) -> usize {
-    let width = b.len() + 1;
-    let mut rows = vec![0usize; (a.len() + 1) * width];
-    let at = |i: usize, j: usize| i * width + j;
-    for i in 0..=a.len() {
-        rows[at(i, 0)] = i;
-    }
-    for j in 0..=b.len() {
-        rows[at(0, j)] = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (rows[at(i - 1, j)] + 1)
-                .min(rows[at(i, j - 1)] + 1)
-                .min(rows[at(i - 1, j - 1)] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(rows[at(i - 2, j - 2)] + 1);
-            }
-            rows[at(i, j)] = best;
-        }
-    }
-    rows[at(a.len(), b.len())]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn intent(text: &str) -> Intent {
         LocalClassifier::new().classify_text(text).intent
-    }
-
-    #[test]
-    fn classify_normalizes_text() {
-        let n = normalize("Sí, ahí ESTARÉ!! I'll be thereee 👍🏽");
-        let words: Vec<&str> = n.tokens.iter().map(|t| t.text.as_str()).collect();
-        assert_eq!(
-            words,
-            ["si", "ahi", "estare", "il", "be", "there", "emjyes"]
-        );
-        assert!(!n.question);
-        assert!(normalize("¿Puedo?").question);
-    }
-
-    #[test]
-    fn classify_edit_distance_counts_transpositions() {
-        let d = |a: &str, b: &str| {
-            edit_distance(
-                &a.chars().collect::<Vec<_>>(),
-                &b.chars().collect::<Vec<_>>(),
-            )
-        };
-        assert_eq!(d("confrim", "confirm"), 1);
-        assert_eq!(d("cancle", "cancel"), 1);
-        assert_eq!(d("", "abc"), 3);
-        assert_eq!(d("same", "same"), 0);
     }
 
     #[test]
@@ -1180,6 +1168,26 @@ mod tests {
             ("where is the office?", Intent::Unclear),
             ("what time is it again?", Intent::Unclear),
             ("stop texting me", Intent::Unclear),
+            // Negation scope: a negated cancel or reschedule is no request for one.
+            ("no need to cancel, I'll be there", Intent::Confirm),
+            ("please don't cancel it, we're coming", Intent::Confirm),
+            ("no need to reschedule, see you then", Intent::Confirm),
+            ("I don't need the appointment anymore", Intent::Cancel),
+            ("I don't need to come in", Intent::Cancel),
+            // Contrast: what follows "but" settles the reply when it is decisive.
+            (
+                "I wanted to cancel but I'll come after all",
+                Intent::Confirm,
+            ),
+            ("I'd love to come but I can't make it", Intent::Cancel),
+            ("yes but I might be 10 minutes late", Intent::Confirm),
+            // An answer in one clause, a question in another: the answer counts.
+            ("I'll be there. Is there parking?", Intent::Confirm),
+            ("can my husband come with me?", Intent::Unclear),
+            // A hedge right before a time proposes that time.
+            ("not Friday, maybe Monday?", Intent::Reschedule),
+            ("maybe, depends on work", Intent::Unclear),
+            ("is there another time?", Intent::Reschedule),
         ];
         for (text, expected) in cases {
             assert_eq!(intent(text), expected, "{text:?}");

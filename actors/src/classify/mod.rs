@@ -9,11 +9,18 @@
 //!    French and Portuguese, emoji, common typos) whose scores become calibrated
 //!    probabilities; below [`CONFIDENCE_FLOOR`] the intent is reported `Unclear`.
 //!
+//! Supporting modules: `text` (normalisation shared by the rules and the model) and
+//! [`model`], a naive Bayes model trained on the dataset that can be blended into the
+//! classifier ([`LocalClassifier::with_model`]); it is off by default because
+//! cross-validation shows no gain over the rules yet.
+//!
 //! It performs no I/O; the labelled dataset it is measured on is
 //! `tests/data/replies.tsv` at the workspace root (see `actors/tests/classifier.rs`).
 
 pub mod intent;
 pub mod keywords;
+pub mod model;
+mod text;
 
 pub use intent::{LocalClassifier, CONFIDENCE_FLOOR};
 pub use keywords::{keyword_action, KeywordAction};
