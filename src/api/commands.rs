@@ -913,6 +913,9 @@ pub fn request_hash(body: &Value) -> String {
 }
 
 /// `POST /v1/commands` (staff or owner).
+#[utoipa::path(
+    post, path = "/v1/commands", tag = "commands", operation_id = "submit_command", summary = "Submit a command: idempotent by Idempotency-Key (kept 72 h); a 202 survives a crash", params(("Idempotency-Key" = String, Header, description = "Required; the same key and body answer the first answer, another body 409"), ("X-Tenant-Id" = Option<String>, Header, description = "Must match the token's tenant when given"), ("X-Correlation-Id" = Option<String>, Header, description = "Carried into the events the command causes")), request_body(content = crate::api::openapi::schemas::CommandEnvelope), responses((status = 202, description = "Accepted", body = crate::api::openapi::schemas::CommandAccepted), (status = 400, description = "VALIDATION_ERROR naming the field"), (status = 404, description = "NOT_FOUND: the aggregate does not exist"), (status = 409, description = "IDEMPOTENCY_CONFLICT, or INVALID_TRANSITION")), security(("token" = ["staff"]), ("session" = ["staff"]))
+)]
 async fn submit(
     caller: StaffOrAbove,
     req: HttpRequest,
@@ -958,6 +961,9 @@ async fn submit(
 }
 
 /// `GET /v1/commands/{id}` (viewer or above).
+#[utoipa::path(
+    get, path = "/v1/commands/{id}", tag = "commands", operation_id = "command_status", summary = "A command's status", params(("id" = String, Path, description = "The commandId")), responses((status = 200, description = "The command", body = crate::api::openapi::schemas::CommandAccepted), (status = 404, description = "NOT_FOUND")), security(("token" = ["viewer"]), ("session" = ["viewer"]))
+)]
 async fn status_of(
     caller: ViewerOrAbove,
     id: web::Path<String>,

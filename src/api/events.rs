@@ -43,7 +43,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/events/stream").route(web::get().to(stream)));
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     after: Option<String>,
     limit: Option<String>,
@@ -75,6 +76,9 @@ fn limit(text: Option<&str>) -> Result<i64, ApiError> {
 }
 
 /// `GET /v1/events`.
+#[utoipa::path(
+    get, path = "/v1/events", tag = "events", operation_id = "list_events", summary = "Events after a cursor, in order", params(ListQuery), responses((status = 200, description = "A page", body = crate::api::openapi::schemas::EventPage), (status = 400, description = "VALIDATION_ERROR: bad cursor or limit")), security(("token" = ["viewer"]), ("session" = ["viewer"]))
+)]
 async fn list(
     caller: ViewerOrAbove,
     query: web::Query<ListQuery>,
@@ -108,7 +112,8 @@ async fn list(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct StreamQuery {
     after: Option<String>,
 }
@@ -191,6 +196,9 @@ impl Stream {
 }
 
 /// `GET /v1/events/stream`.
+#[utoipa::path(
+    get, path = "/v1/events/stream", tag = "events", operation_id = "event_stream", summary = "Server-sent events from a cursor (or Last-Event-ID)", params(StreamQuery, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")), responses((status = 200, description = "text/event-stream of canonical envelopes", content_type = "text/event-stream")), security(("token" = ["viewer"]), ("session" = ["viewer"]))
+)]
 async fn stream(
     caller: ViewerOrAbove,
     req: HttpRequest,

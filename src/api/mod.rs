@@ -7,6 +7,7 @@
 //!   [`event_queries`].
 //! - [`subscriptions`]: signed webhook sinks for events (`/v1/subscriptions`), their
 //!   queries in [`subscription_queries`] and the background [`deliverer`].
+//! - [`openapi`]: the OpenAPI document of all of it, `GET /v1/openapi.json`.
 //! - [`admin`]: the Admin API under `/v1/admin` (registered on its own).
 
 pub mod admin;
@@ -15,6 +16,7 @@ pub mod commands;
 pub mod deliverer;
 pub mod event_queries;
 pub mod events;
+pub mod openapi;
 pub mod subscription_queries;
 pub mod subscriptions;
 
@@ -27,7 +29,8 @@ use crate::http::AppState;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(commands::configure)
         .configure(events::configure)
-        .configure(subscriptions::configure);
+        .configure(subscriptions::configure)
+        .configure(openapi::configure);
 }
 
 /// Starts the APIs' background work on the current actix system: subscription

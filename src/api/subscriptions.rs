@@ -25,7 +25,7 @@ use crate::auth::secrets::SecretsError;
 use crate::auth::OwnerOnly;
 use crate::config::Secret;
 use crate::crypto::{CryptoError, MasterKey};
-use crate::http::{ApiError, AppState};
+use crate::http::{ApiError, AppState, JsonAfterAuth};
 use crate::store::models::to_utc;
 use crate::store::{DbConnection, StoreError};
 
@@ -131,7 +131,7 @@ fn cursor_value(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CreateBody {
     url: String,
@@ -202,12 +202,15 @@ fn generate_secret() -> String {
 }
 
 /// `POST /v1/subscriptions`.
+#[utoipa::path(
+    post, path = "/v1/subscriptions", tag = "events", operation_id = "create_subscription", summary = "Add a signed webhook sink (at-least-once, retried with backoff)", request_body(content = CreateBody), responses((status = 201, description = "Created; the signing secret is answered once", body = Object), (status = 400, description = "VALIDATION_ERROR")), security(("token" = ["owner"]), ("session" = ["owner"]))
+)]
 async fn create(
     owner: OwnerOnly,
     state: web::Data<AppState>,
-    body: web::Json<CreateBody>,
+    body: JsonAfterAuth<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body = body.into_inner()?;
     let url = check_url(&body.url)?;
     let event_types = check_types(body.event_types)?;
     let (secret, generated) = match body.secret {
@@ -255,6 +258,9 @@ async fn create(
 }
 
 /// `GET /v1/subscriptions`.
+#[utoipa::path(
+    get, path = "/v1/subscriptions", tag = "events", operation_id = "list_subscriptions", summary = "Webhook sinks for events", responses((status = 200, description = "Subscriptions (secrets masked)", body = Object)), security(("token" = ["owner"]), ("session" = ["owner"]))
+)]
 async fn list(owner: OwnerOnly, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let tenant_id = owner.tenant_id.clone();
     let rows = run(&state, move |conn| queries::list(conn, &tenant_id)).await?;
@@ -263,19 +269,23 @@ async fn list(owner: OwnerOnly, state: web::Data<AppState>) -> Result<HttpRespon
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReplayBody {
     after: Value,
 }
 
 /// `POST /v1/subscriptions/{id}/replay`.
+#[utoipa::path(
+    post, path = "/v1/subscriptions/{id}/replay", tag = "events", operation_id = "replay_subscription", summary = "Deliver again from a cursor", params(("id" = String, Path, description = "The subscription's id")), request_body(content = ReplayBody), responses((status = 200, description = "Rewound", body = Object), (status = 400, description = "VALIDATION_ERROR"), (status = 404, description = "NOT_FOUND")), security(("token" = ["owner"]), ("session" = ["owner"]))
+)]
 async fn replay(
     owner: OwnerOnly,
     id: web::Path<String>,
     state: web::Data<AppState>,
-    body: web::Json<ReplayBody>,
+    body: JsonAfterAuth<ReplayBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner()?;
     let after = cursor_value(Some(&body.after), "after")?
         .ok_or_else(|| SubscriptionError::invalid("after", "required"))?;
     let tenant_id = owner.tenant_id.clone();

@@ -21,7 +21,7 @@ use super::service::{self, run, LoginRequest};
 use super::{password, tokens, users, AuthError, OwnerOnly, Principal, PrincipalKind, Role};
 use crate::audit::{self, AuditRow, NewEntry};
 use crate::config::Secret;
-use crate::http::{ApiError, AppState};
+use crate::http::{ApiError, AppState, JsonAfterAuth};
 use crate::store::tenant_queries::DEFAULT_TENANT;
 
 /// Most audit entries one page returns.
@@ -63,7 +63,7 @@ fn instant(at: NaiveDateTime) -> String {
     at.and_utc().to_rfc3339()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LoginBody {
     username: String,
@@ -71,6 +71,9 @@ struct LoginBody {
     tenant_id: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/v1/auth/login", tag = "auth", operation_id = "login", summary = "Sign in: sets the aro_session cookie (24 h rolling) and answers the CSRF token", request_body(content = LoginBody), responses((status = 200, description = "Signed in: the user, role and csrfToken", body = Object), (status = 401, description = "UNAUTHORIZED: wrong username or password"), (status = 429, description = "RATE_LIMIT_EXCEEDED: locked after 5 failures in 15 min, or the address limit"))
+)]
 async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -115,6 +118,9 @@ async fn login(
         })))
 }
 
+#[utoipa::path(
+    post, path = "/v1/auth/logout", tag = "auth", operation_id = "logout", summary = "Sign out (ends the session)", responses((status = 204, description = "Signed out")), security(("token" = []), ("session" = []))
+)]
 async fn logout(
     principal: Principal,
     state: web::Data<AppState>,
@@ -130,6 +136,9 @@ async fn logout(
     Ok(response.finish())
 }
 
+#[utoipa::path(
+    get, path = "/v1/auth/me", tag = "auth", operation_id = "me", summary = "Who the credential belongs to", responses((status = 200, description = "The principal: tenant, role, user or token", body = Object)), security(("token" = []), ("session" = []))
+)]
 async fn me(principal: Principal) -> HttpResponse {
     let who = match &principal.kind {
         PrincipalKind::Session {
@@ -152,8 +161,9 @@ async fn me(principal: Principal) -> HttpResponse {
         .json(body)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
     after: Option<i64>,
     limit: Option<i64>,
@@ -175,6 +185,9 @@ fn audit_json(row: &AuditRow) -> Value {
     })
 }
 
+#[utoipa::path(
+    get, path = "/v1/admin/audit", tag = "admin", operation_id = "audit_log", summary = "The hash-chained audit log, oldest first", params(AuditQuery), responses((status = 200, description = "Entries with their hashes", body = Object), (status = 400, description = "VALIDATION_ERROR")), security(("token" = ["owner"]), ("session" = ["owner"]))
+)]
 async fn audit_log(
     owner: OwnerOnly,
     state: web::Data<AppState>,
@@ -218,6 +231,9 @@ fn user_json(user: &AdminUserRow) -> Value {
     })
 }
 
+#[utoipa::path(
+    get, path = "/v1/admin/users", tag = "auth", operation_id = "list_users", summary = "The tenant's users", responses((status = 200, description = "Users (no password hashes)", body = Object)), security(("token" = ["owner"]), ("session" = ["owner"]))
+)]
 async fn list_users(
     owner: OwnerOnly,
     state: web::Data<AppState>,
@@ -229,24 +245,29 @@ async fn list_users(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateUserBody {
     username: String,
     password: String,
+    /// owner, staff or viewer.
+    #[schema(value_type = String)]
     role: Role,
 }
 
+#[utoipa::path(
+    post, path = "/v1/admin/users", tag = "auth", operation_id = "create_user", summary = "Create a user (password policy: 12+ characters with upper, lower, digit, symbol; common ones refused)", request_body(content = CreateUserBody), responses((status = 201, description = "Created", body = Object), (status = 400, description = "VALIDATION_ERROR: weak password, taken username")), security(("token" = ["owner"]), ("session" = ["owner"]))
+)]
 async fn create_user(
     owner: OwnerOnly,
     state: web::Data<AppState>,
-    body: web::Json<CreateUserBody>,
+    body: JsonAfterAuth<CreateUserBody>,
 ) -> Result<HttpResponse, ApiError> {
     let CreateUserBody {
         username,
         password: typed,
         role,
-    } = body.into_inner();
+    } = body.into_inner()?;
     let username = users::normalize_username(&username)?;
     password::check_policy(&typed, Some(&username))?;
     let password_hash = tokio::task::spawn_blocking(move || password::hash(&typed))
@@ -278,6 +299,9 @@ fn token_json(row: &ApiTokenRow) -> Value {
     })
 }
 
+#[utoipa::path(
+    get, path = "/v1/admin/tokens", tag = "auth", operation_id = "list_tokens", summary = "The tenant's API tokens (never their values)", responses((status = 200, description = "Tokens", body = Object)), security(("token" = ["owner"]), ("session" = ["owner"]))
+)]
 async fn list_tokens(
     owner: OwnerOnly,
     state: web::Data<AppState>,
@@ -289,20 +313,25 @@ async fn list_tokens(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CreateTokenBody {
     name: String,
+    /// owner, staff or viewer.
+    #[schema(value_type = String)]
     role: Role,
     expires_in_days: Option<i64>,
 }
 
+#[utoipa::path(
+    post, path = "/v1/admin/tokens", tag = "auth", operation_id = "create_token", summary = "Create an API token: its value is answered once and stored hashed", request_body(content = CreateTokenBody), responses((status = 201, description = "The token, once", body = Object), (status = 400, description = "VALIDATION_ERROR")), security(("token" = ["owner"]), ("session" = ["owner"]))
+)]
 async fn create_token(
     owner: OwnerOnly,
     state: web::Data<AppState>,
-    body: web::Json<CreateTokenBody>,
+    body: JsonAfterAuth<CreateTokenBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body = body.into_inner()?;
     let now = Utc::now();
     let expires_at = match body.expires_in_days {
         None => None,
@@ -330,6 +359,9 @@ async fn create_token(
         .json(answer))
 }
 
+#[utoipa::path(
+    delete, path = "/v1/admin/tokens/{id}", tag = "auth", operation_id = "revoke_token", summary = "Revoke an API token", params(("id" = String, Path, description = "The token's id")), responses((status = 204, description = "Revoked"), (status = 404, description = "NOT_FOUND")), security(("token" = ["owner"]), ("session" = ["owner"]))
+)]
 async fn revoke_token(
     owner: OwnerOnly,
     state: web::Data<AppState>,

@@ -7,10 +7,16 @@ use serde_json::json;
 use super::error::ApiError;
 use super::state::AppState;
 
+#[utoipa::path(
+    get, path = "/health", tag = "health", operation_id = "health", summary = "The process answers", responses((status = 200, description = "`{\"status\":\"ok\"}`", body = Object))
+)]
 pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(
+    get, path = "/ready", tag = "health", operation_id = "ready", summary = "The database answers and its schema is current", responses((status = 200, description = "`{\"status\":\"ready\",\"checks\":{…}}`", body = Object), (status = 503, description = "SERVICE_UNAVAILABLE: not ready, with the failing check"))
+)]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     match state.db.readiness().await {
         Ok(()) => {

@@ -32,6 +32,9 @@ pub fn recorder() -> PrometheusHandle {
         .clone()
 }
 
+#[utoipa::path(
+    get, path = "/metrics", tag = "health", operation_id = "prometheus_metrics", summary = "Prometheus metrics", responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain"))
+)]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.metrics.run_upkeep();
     HttpResponse::Ok()

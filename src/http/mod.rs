@@ -2,8 +2,9 @@
 //! envelope. `routes` wires everything; `request_context` wraps every request.
 
 pub mod error;
-mod health;
-mod metrics;
+pub(crate) mod health;
+pub mod json_body;
+pub(crate) mod metrics;
 pub mod request_context;
 pub mod security;
 pub mod state;
@@ -11,6 +12,7 @@ pub mod state;
 use actix_web::{web, HttpRequest};
 
 pub use error::{ApiError, ErrorCode};
+pub use json_body::JsonAfterAuth;
 pub use metrics::recorder as metrics_recorder;
 pub use state::AppState;
 

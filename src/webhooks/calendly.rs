@@ -393,6 +393,9 @@ fn invalid(error: CalendlyPayloadError) -> ApiError {
 
 /// `POST /webhooks/calendly`, signed with `Calendly-Webhook-Signature: t=…,v1=…`.
 /// Disabled (404) until a signing key is configured.
+#[utoipa::path(
+    post, path = "/webhooks/calendly", tag = "webhooks", operation_id = "calendly_webhook", summary = "Calendly v2 webhooks (invitee.created, invitee.canceled, invitee_no_show.created/deleted)", params(("Calendly-Webhook-Signature" = String, Header, description = "`t=…,v1=…`, HMAC-SHA256 of `t.body`; 3-minute window")), request_body(content = Object, description = "Calendly's webhook payload"), responses((status = 200, description = "Stored durably (or a duplicate, which causes nothing)", body = Object), (status = 400, description = "VALIDATION_ERROR: malformed"), (status = 401, description = "UNAUTHORIZED: unsigned, tampered, stale or wrongly signed"), (status = 404, description = "NOT_FOUND: the route is off until its secret is configured"), (status = 413, description = "PAYLOAD_TOO_LARGE"))
+)]
 pub async fn receive(
     req: HttpRequest,
     body: web::Bytes,

@@ -50,6 +50,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// `POST /webhooks/booking`: the normalized booking webhook, signed with
 /// `X-Aro-Signature: t=…,v1=…`. Disabled (404) until a secret is configured.
+#[utoipa::path(
+    post, path = "/webhooks/booking", tag = "webhooks", operation_id = "booking_webhook", summary = "The normalized booking webhook (SPEC §6)", params(("X-Aro-Signature" = String, Header, description = "`t=<unix seconds>,v1=<hex HMAC-SHA256 of t.body>`; 5-minute window")), request_body(content = crate::api::openapi::schemas::BookingWebhook, description = "Signed over the raw bytes"), responses((status = 200, description = "Stored durably (or a duplicate, which causes nothing)", body = Object), (status = 400, description = "VALIDATION_ERROR: malformed"), (status = 401, description = "UNAUTHORIZED: unsigned, tampered, stale or wrongly signed"), (status = 404, description = "NOT_FOUND: the route is off until its secret is configured"), (status = 413, description = "PAYLOAD_TOO_LARGE"))
+)]
 async fn receive_booking(
     req: HttpRequest,
     body: web::Bytes,

@@ -30,7 +30,7 @@ const MAX_BODY_CHARS: usize = 1600;
 const SANDBOX_NUMBER: &str = "sandbox";
 
 /// What `aro sandbox reply` sends.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxReply {
     pub from: String,
@@ -92,6 +92,9 @@ fn inbound(reply: SandboxReply, ours: Option<&str>) -> Result<InboundMessage, Ap
 }
 
 /// `POST /sandbox/replies`.
+#[utoipa::path(
+    post, path = "/sandbox/replies", tag = "sandbox", operation_id = "sandbox_reply", summary = "Type a customer's reply while messaging runs in the sandbox (from this machine only)", request_body(content = SandboxReply), responses((status = 200, description = "Handled as a Twilio reply would be", body = Object), (status = 400, description = "VALIDATION_ERROR"), (status = 403, description = "FORBIDDEN: not from this machine"), (status = 404, description = "NOT_FOUND: messaging is live (Twilio has credentials)"))
+)]
 pub async fn receive_reply(
     req: HttpRequest,
     body: web::Bytes,

@@ -43,6 +43,9 @@ fn deposit_paid(event: &StripeEvent) -> Option<InboxWork> {
     )
 }
 
+#[utoipa::path(
+    post, path = "/webhooks/stripe", tag = "webhooks", operation_id = "stripe_webhook", summary = "Stripe events (checkout.session.completed, payment_intent.succeeded)", params(("Stripe-Signature" = String, Header, description = "`t=…,v1=…`, HMAC-SHA256 of `t.body`; 300 s tolerance")), request_body(content = Object, description = "Stripe's event object"), responses((status = 200, description = "Stored durably (or a duplicate, which causes nothing)", body = Object), (status = 400, description = "VALIDATION_ERROR: malformed"), (status = 401, description = "UNAUTHORIZED: unsigned, tampered, stale or wrongly signed"), (status = 404, description = "NOT_FOUND: the route is off until its secret is configured"), (status = 413, description = "PAYLOAD_TOO_LARGE"))
+)]
 pub async fn receive(
     req: HttpRequest,
     body: web::Bytes,

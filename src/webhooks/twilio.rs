@@ -86,6 +86,9 @@ pub fn verified_form(
 }
 
 /// `POST /webhooks/twilio/status`.
+#[utoipa::path(
+    post, path = "/webhooks/twilio/status", tag = "webhooks", operation_id = "twilio_status_callback", summary = "Twilio delivery status callbacks", params(("X-Twilio-Signature" = String, Header, description = "base64 HMAC-SHA1 of ARO_PUBLIC_URL + path + the sorted form parameters")), request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "Twilio's form"), responses((status = 200, description = "Recorded (or a duplicate)", body = Object), (status = 400, description = "VALIDATION_ERROR: malformed"), (status = 401, description = "UNAUTHORIZED: missing or wrong X-Twilio-Signature"), (status = 413, description = "PAYLOAD_TOO_LARGE"))
+)]
 pub async fn receive_status(
     req: HttpRequest,
     body: web::Bytes,
@@ -135,6 +138,9 @@ const PROVIDER: &str = "twilio";
 const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;
 
 /// `POST /webhooks/twilio/sms`.
+#[utoipa::path(
+    post, path = "/webhooks/twilio/sms", tag = "webhooks", operation_id = "twilio_inbound", summary = "Inbound SMS and WhatsApp replies", params(("X-Twilio-Signature" = String, Header, description = "base64 HMAC-SHA1 of ARO_PUBLIC_URL + path + the sorted form parameters")), request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "Twilio's form"), responses((status = 200, description = "Stored and handled; an empty TwiML document", content_type = "text/xml"), (status = 400, description = "VALIDATION_ERROR: malformed"), (status = 401, description = "UNAUTHORIZED: missing or wrong X-Twilio-Signature"), (status = 413, description = "PAYLOAD_TOO_LARGE"))
+)]
 pub async fn receive_inbound(
     req: HttpRequest,
     body: web::Bytes,

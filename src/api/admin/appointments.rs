@@ -17,14 +17,15 @@ use super::queries::appointments::{self, AppointmentDetail, AppointmentFilter};
 use super::support::{audit_entry, db, instant_or_date, limit, staff_label, Cursor};
 use crate::audit;
 use crate::auth::{Principal, StaffOrAbove, ViewerOrAbove};
-use crate::http::{ApiError, AppState};
+use crate::http::{ApiError, AppState, JsonAfterAuth};
 use crate::store::DbConnection;
 
 /// Longest override reason accepted.
 const MAX_REASON_CHARS: usize = 500;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// One status or several, comma-separated.
     status: Option<String>,
@@ -50,6 +51,9 @@ fn statuses(text: Option<&str>) -> Result<Vec<String>, AdminError> {
         .collect()
 }
 
+#[utoipa::path(
+    get, path = "/v1/admin/appointments", tag = "admin", operation_id = "list_appointments", summary = "Appointments by status, date range, customer; keyset-paginated", params(ListQuery), responses((status = 200, description = "items and nextCursor", body = Object), (status = 400, description = "VALIDATION_ERROR")), security(("token" = ["viewer"]), ("session" = ["viewer"]))
+)]
 pub async fn list(
     viewer: ViewerOrAbove,
     state: web::Data<AppState>,
@@ -77,6 +81,9 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(page))
 }
 
+#[utoipa::path(
+    get, path = "/v1/admin/appointments/{id}", tag = "admin", operation_id = "appointment_detail", summary = "One appointment with its timeline: events, messages, timers, workflows (audited as a data view)", params(("id" = String, Path, description = "ARO's appointment id")), responses((status = 200, description = "The appointment", body = Object), (status = 404, description = "NOT_FOUND")), security(("token" = ["viewer"]), ("session" = ["viewer"]))
+)]
 pub async fn detail(
     viewer: ViewerOrAbove,
     state: web::Data<AppState>,
@@ -110,7 +117,7 @@ pub(crate) fn detail_viewed(
     Ok(detail)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OverrideBody {
     action: String,
@@ -168,13 +175,16 @@ impl Override {
     }
 }
 
+#[utoipa::path(
+    post, path = "/v1/admin/appointments/{id}/override", tag = "admin", operation_id = "override_appointment", summary = "A person's override: confirm, cancel, no_show, complete, reschedule (only the moves SPEC §3 allows)", params(("id" = String, Path, description = "ARO's appointment id")), request_body(content = OverrideBody), responses((status = 200, description = "Applied through the appointment's actor", body = Object), (status = 400, description = "VALIDATION_ERROR"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "INVALID_TRANSITION")), security(("token" = ["staff"]), ("session" = ["staff"]))
+)]
 pub async fn override_status(
     staff: StaffOrAbove,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<OverrideBody>,
+    body: JsonAfterAuth<OverrideBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body = body.into_inner()?;
     let request = OverrideRequest {
         action: body.action,
         reason: body.reason,

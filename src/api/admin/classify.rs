@@ -13,12 +13,12 @@ use serde_json::json;
 
 use super::error::AdminError;
 use crate::auth::StaffOrAbove;
-use crate::http::{ApiError, AppState};
+use crate::http::{ApiError, AppState, JsonAfterAuth};
 
 /// Longest text accepted (ten SMS segments).
 const MAX_TEXT_CHARS: usize = 1600;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClassifyBody {
     text: String,
@@ -27,12 +27,15 @@ pub struct ClassifyBody {
     opted_out: bool,
 }
 
+#[utoipa::path(
+    post, path = "/v1/admin/classify", tag = "admin", operation_id = "classify", summary = "Try the reply classifier chain: {intent, confidence, source}", request_body(content = ClassifyBody), responses((status = 200, description = "The classification", body = Object), (status = 400, description = "VALIDATION_ERROR")), security(("token" = ["staff"]), ("session" = ["staff"]))
+)]
 pub async fn classify(
     _staff: StaffOrAbove,
     state: web::Data<AppState>,
-    body: web::Json<ClassifyBody>,
+    body: JsonAfterAuth<ClassifyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body = body.into_inner()?;
     let chars = body.text.chars().count();
     if body.text.trim().is_empty() || chars > MAX_TEXT_CHARS {
         return Err(AdminError::invalid(

@@ -17,8 +17,9 @@ use crate::store::DbConnection;
 /// Longest search text accepted.
 const MAX_SEARCH_CHARS: usize = 100;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     risk: Option<String>,
     q: Option<String>,
@@ -26,6 +27,9 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/v1/admin/customers", tag = "admin", operation_id = "list_customers", summary = "Customers by risk level, searched by name, e-mail or the end of the phone number (masked)", params(ListQuery), responses((status = 200, description = "items and nextCursor", body = Object), (status = 400, description = "VALIDATION_ERROR")), security(("token" = ["viewer"]), ("session" = ["viewer"]))
+)]
 pub async fn list(
     viewer: ViewerOrAbove,
     state: web::Data<AppState>,
@@ -66,6 +70,9 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(page))
 }
 
+#[utoipa::path(
+    get, path = "/v1/admin/customers/{id}", tag = "admin", operation_id = "customer_detail", summary = "One customer (audited as a data view)", params(("id" = String, Path, description = "The customer's id")), responses((status = 200, description = "The customer", body = Object), (status = 404, description = "NOT_FOUND")), security(("token" = ["viewer"]), ("session" = ["viewer"]))
+)]
 pub async fn detail(
     viewer: ViewerOrAbove,
     state: web::Data<AppState>,

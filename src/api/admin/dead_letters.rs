@@ -25,8 +25,9 @@ use crate::http::{ApiError, AppState};
 
 const STATUSES: [&str; 3] = [OPEN, REPLAYED, ARCHIVED];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     status: Option<String>,
     domain: Option<String>,
@@ -34,6 +35,9 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/v1/admin/dead-letters", tag = "admin", operation_id = "list_dead_letters", summary = "Work that exhausted its retries (kept 30 days)", params(ListQuery), responses((status = 200, description = "items and nextCursor (numbers masked)", body = Object), (status = 400, description = "VALIDATION_ERROR")), security(("token" = ["viewer"]), ("session" = ["viewer"]))
+)]
 pub async fn list(
     viewer: ViewerOrAbove,
     state: web::Data<AppState>,
@@ -89,6 +93,9 @@ async fn open_dead_letter(
     Ok(found)
 }
 
+#[utoipa::path(
+    post, path = "/v1/admin/dead-letters/{id}/replay", tag = "admin", operation_id = "replay_dead_letter", summary = "Send the work again from attempt zero", params(("id" = String, Path, description = "The dead letter's id")), responses((status = 200, description = "Replayed", body = Object), (status = 400, description = "VALIDATION_ERROR: nothing to replay"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "INVALID_TRANSITION: not open")), security(("token" = ["staff"]), ("session" = ["staff"]))
+)]
 pub async fn replay(
     staff: StaffOrAbove,
     state: web::Data<AppState>,
@@ -151,6 +158,9 @@ pub(crate) async fn replay_dead_letter(
     .await
 }
 
+#[utoipa::path(
+    post, path = "/v1/admin/dead-letters/{id}/archive", tag = "admin", operation_id = "archive_dead_letter", summary = "Archive without retrying", params(("id" = String, Path, description = "The dead letter's id")), responses((status = 200, description = "Archived", body = Object), (status = 404, description = "NOT_FOUND"), (status = 409, description = "INVALID_TRANSITION: not open")), security(("token" = ["staff"]), ("session" = ["staff"]))
+)]
 pub async fn archive(
     staff: StaffOrAbove,
     state: web::Data<AppState>,

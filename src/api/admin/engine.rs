@@ -28,6 +28,9 @@ use crate::store::schema::appointments as appointments_table;
 /// How long the admin API waits for an engine actor to answer.
 const ASK_TIMEOUT: Duration = Duration::from_secs(5);
 
+#[utoipa::path(
+    get, path = "/v1/admin/supervisors", tag = "admin", operation_id = "supervisors", summary = "Each provider domain: breaker state, rate-limit tokens, retry queues", responses((status = 200, description = "Supervisors", body = Object), (status = 503, description = "SERVICE_UNAVAILABLE: the supervisor did not answer")), security(("token" = ["viewer"]), ("session" = ["viewer"]))
+)]
 pub async fn supervisors(
     viewer: ViewerOrAbove,
     state: web::Data<AppState>,
@@ -116,6 +119,9 @@ async fn live_actors(state: &AppState) -> Result<Vec<LiveActor>, AdminError> {
         .map_err(|_| AdminError::Unavailable("actor directory"))
 }
 
+#[utoipa::path(
+    get, path = "/v1/admin/actors", tag = "admin", operation_id = "list_actors", summary = "Live appointment actors with status and mailbox depth", responses((status = 200, description = "Actors", body = Object)), security(("token" = ["viewer"]), ("session" = ["viewer"]))
+)]
 pub async fn actors(
     viewer: ViewerOrAbove,
     state: web::Data<AppState>,
@@ -219,6 +225,9 @@ fn workflow_view(w: &WorkflowRecord) -> Value {
     })
 }
 
+#[utoipa::path(
+    get, path = "/v1/admin/actors/{id}", tag = "admin", operation_id = "inspect_actor", summary = "One actor's state, in-flight messages, pending timers and workflows", params(("id" = String, Path, description = "ARO's appointment id")), responses((status = 200, description = "The actor", body = Object), (status = 404, description = "NOT_FOUND")), security(("token" = ["viewer"]), ("session" = ["viewer"]))
+)]
 pub async fn inspect(
     viewer: ViewerOrAbove,
     state: web::Data<AppState>,

@@ -26,14 +26,15 @@ use super::queries::appointments::EscalationView;
 use super::queries::escalations::{self, EscalationFilter, Resolution};
 use super::support::{audit_entry, db, limit, staff_label, Cursor};
 use crate::auth::{Principal, StaffOrAbove, ViewerOrAbove};
-use crate::http::{ApiError, AppState};
+use crate::http::{ApiError, AppState, JsonAfterAuth};
 
 const PRIORITIES: [&str; 3] = ["low", "medium", "high"];
 const STATUSES: [&str; 2] = ["open", "resolved"];
 const MAX_NOTE_CHARS: usize = 2000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     status: Option<String>,
     priority: Option<String>,
@@ -56,6 +57,9 @@ fn one_of(
     }
 }
 
+#[utoipa::path(
+    get, path = "/v1/admin/escalations", tag = "admin", operation_id = "list_escalations", summary = "The escalation inbox", params(ListQuery), responses((status = 200, description = "items and nextCursor", body = Object), (status = 400, description = "VALIDATION_ERROR")), security(("token" = ["viewer"]), ("session" = ["viewer"]))
+)]
 pub async fn list(
     viewer: ViewerOrAbove,
     state: web::Data<AppState>,
@@ -72,7 +76,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(page))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
     resolution: String,
@@ -95,13 +99,16 @@ fn resolution_target(resolution: &str) -> Result<Option<AppointmentStatus>, Admi
     }
 }
 
+#[utoipa::path(
+    post, path = "/v1/admin/escalations/{id}/resolve", tag = "admin", operation_id = "resolve_escalation", summary = "Resolve: confirm_cancellation, mark_confirmed, contacted or dismissed (+ note)", params(("id" = String, Path, description = "The escalation's id")), request_body(content = ResolveBody), responses((status = 200, description = "Resolved", body = Object), (status = 400, description = "VALIDATION_ERROR"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "INVALID_TRANSITION: already resolved, or the move is not allowed")), security(("token" = ["staff"]), ("session" = ["staff"]))
+)]
 pub async fn resolve(
     staff: StaffOrAbove,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<ResolveBody>,
+    body: JsonAfterAuth<ResolveBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body = body.into_inner()?;
     let resolved = resolve_escalation(
         &state,
         &staff,

@@ -18,9 +18,12 @@ use serde_json::json;
 
 use crate::auth::{OwnerOnly, StaffOrAbove};
 use crate::http::ErrorCode;
-use crate::http::{ApiError, AppState};
+use crate::http::{ApiError, AppState, JsonAfterAuth};
 use crate::privacy::{self, PrivacyError, Rectification, RectifyRequest};
 
+#[utoipa::path(
+    get, path = "/v1/admin/customers/{id}/export", tag = "admin", operation_id = "gdpr_export", summary = "GDPR export: everything held about the customer as one JSON bundle", params(("id" = String, Path, description = "The customer's id")), responses((status = 200, description = "The bundle (an attachment)", body = Object), (status = 404, description = "NOT_FOUND")), security(("token" = ["staff"]), ("session" = ["staff"]))
+)]
 pub async fn export(
     staff: StaffOrAbove,
     state: web::Data<AppState>,
@@ -51,6 +54,9 @@ pub async fn export(
         .json(bundle))
 }
 
+#[utoipa::path(
+    post, path = "/v1/admin/customers/{id}/erase", tag = "admin", operation_id = "gdpr_erase", summary = "GDPR erasure: personal data scrubbed from every table; the audit chain stays valid", params(("id" = String, Path, description = "The customer's id")), responses((status = 200, description = "What was erased", body = Object), (status = 404, description = "NOT_FOUND")), security(("token" = ["owner"]), ("session" = ["owner"]))
+)]
 pub async fn erase(
     owner: OwnerOnly,
     state: web::Data<AppState>,
@@ -68,14 +74,17 @@ pub async fn erase(
     Ok(HttpResponse::Ok().json(erasure))
 }
 
+#[utoipa::path(
+    post, path = "/v1/admin/customers/{id}/rectify", tag = "admin", operation_id = "gdpr_rectify", summary = "GDPR rectification of name, phone or e-mail (validated; audited by field name)", params(("id" = String, Path, description = "The customer's id")), request_body(content = Object, description = "Any of `name`, `phone` (E.164 or national), `email`"), responses((status = 200, description = "The rectified fields", body = Object), (status = 400, description = "VALIDATION_ERROR"), (status = 404, description = "NOT_FOUND")), security(("token" = ["staff"]), ("session" = ["staff"]))
+)]
 pub async fn rectify(
     staff: StaffOrAbove,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<RectifyRequest>,
+    body: JsonAfterAuth<RectifyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let change = Rectification::parse(body.into_inner(), &state.config.business.country)?;
+    let change = Rectification::parse(body.into_inner()?, &state.config.business.country)?;
     let outcome = privacy::rectify::run(
         &state.db,
         &state.engine,

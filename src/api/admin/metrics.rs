@@ -14,8 +14,9 @@ use crate::auth::ViewerOrAbove;
 use crate::http::{ApiError, AppState};
 use crate::metrics::business::{self, Granularity, MetricsQuery};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Query {
     period: Option<String>,
     from: Option<String>,
@@ -33,6 +34,9 @@ fn date(field: &'static str, text: Option<&str>) -> Result<Option<NaiveDate>, Ad
         .transpose()
 }
 
+#[utoipa::path(
+    get, path = "/v1/admin/metrics", tag = "admin", operation_id = "business_metrics", summary = "No-show, confirmation and response rates, messages, deposits, revenue protected per day, week or month", params(Query), responses((status = 200, description = "Per period", body = Object), (status = 400, description = "VALIDATION_ERROR")), security(("token" = ["viewer"]), ("session" = ["viewer"]))
+)]
 pub async fn metrics(
     viewer: ViewerOrAbove,
     state: web::Data<AppState>,

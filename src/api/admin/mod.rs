@@ -28,14 +28,14 @@
 //! opaque `cursor` from the previous page's `nextCursor`.
 
 pub(crate) mod appointments;
-mod classify;
+pub(crate) mod classify;
 pub(crate) mod customers;
 pub(crate) mod dead_letters;
 pub(crate) mod engine;
 pub mod error;
 pub(crate) mod escalations;
-mod gdpr;
-mod metrics;
+pub(crate) mod gdpr;
+pub(crate) mod metrics;
 pub mod queries;
 pub mod support;
 
