@@ -1,5 +1,6 @@
 //! `POST /webhooks/stripe` on the real daemon (both backends): a signed paid checkout
-//! session naming an appointment is recorded once in the inbox (a repeat is a
+//! session naming an appointment, and a succeeded PaymentIntent, are each recorded once
+//! in the inbox (a repeat is a
 //! duplicate, and several `v1=` signatures pass when one matches, as during a secret
 //! roll); other event types are acknowledged and ignored; unsigned, tampered, stale,
 //! future-dated, wrongly keyed, v0-only, malformed-header, oversized and malformed-body
@@ -119,8 +120,8 @@ async fn payments_are_recorded_once_and_bad_deliveries_refused(kind: Kind) {
     for malformed in [
         "garbage".to_string(),
         format!("t=soon,{v1}"),
-        format!("{t}"),
-        format!("{v1}"),
+        t.to_string(),
+        v1.to_string(),
         String::new(),
     ] {
         let (status, body) = post(&app, &paid, Some(malformed.clone())).await;
@@ -155,6 +156,36 @@ async fn payments_are_recorded_once_and_bad_deliveries_refused(kind: Kind) {
     let (status, body) = post(&app, &other, signed(&other)).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("ignored")));
     assert_eq!(inbox_rows(&app).await, 1);
+
+    // A delayed payment method: the PaymentIntent's success is the payment. Delivered
+    // twice, it is recorded once.
+    let intent = json!({
+        "id": "evt_4", "object": "event", "type": "payment_intent.succeeded",
+        "created": 1_760_000_100,
+        "data": {"object": {
+            "id": "pi_2", "object": "payment_intent", "amount_received": 5000,
+            "currency": "usd", "status": "succeeded",
+            "metadata": {"appointment_id": "appt-2", "customer_id": "cust-2"}
+        }}
+    })
+    .to_string();
+    let (status, body) = post(&app, &intent, signed(&intent)).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("accepted")),
+        "{body}"
+    );
+    let (status, body) = post(&app, &intent, signed(&intent)).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("duplicate")),
+        "{body}"
+    );
+    assert_eq!(
+        inbox_rows(&app).await,
+        2,
+        "one row per payment event, not per delivery"
+    );
     app.handle.stop(true).await;
 }
 
