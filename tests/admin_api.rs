@@ -16,8 +16,7 @@ use std::collections::HashSet;
 use std::time::Duration as StdDuration;
 
 use actors::engine::appointment_id_for;
-use aro::audit::Actor;
-use aro::auth::{password, service, tokens, users, Role};
+use aro::auth::Role;
 use aro::store::schema::{
     appointments, audit_log, dead_letters, escalations, events, message_status_history, messages,
     outbox,
@@ -26,12 +25,12 @@ use aro::store::{Conn, Database};
 use aro::webhooks::signed_header::sign;
 use awc::http::Method;
 use chrono::{Duration, NaiveDateTime, Utc};
+use common::credentials::{create_token, create_user, sign_in};
 use common::{client, spawn_app_with, Kind, TestApp, TestDb};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
 const SECRET: &str = "booking-secret-for-tests";
-const PASSWORD: &str = "Velvet-Harbor-42!";
 
 struct Ctx {
     app: TestApp,
@@ -96,20 +95,7 @@ impl Ctx {
     }
 
     async fn token(&self, role: Role) -> String {
-        let issued = service::run(&self.db, move |conn| {
-            tokens::create(
-                conn,
-                "default",
-                &format!("{role} token"),
-                role,
-                None,
-                &Actor::cli(),
-                Utc::now(),
-            )
-        })
-        .await
-        .expect("create token");
-        issued.token.expose().clone()
+        create_token(&self.db, role, None).await.1
     }
 
     async fn send(
@@ -442,33 +428,8 @@ async fn every_route_needs_credentials_and_changes_need_staff(kind: Kind) {
     }
 
     // A staff member's browser session: changes need the CSRF token.
-    let new_user = users::NewUser {
-        tenant_id: "default".into(),
-        username: "ann".into(),
-        password_hash: password::hash(PASSWORD).expect("hash"),
-        role: Role::Staff,
-    };
-    service::run(&ctx.db, move |conn| {
-        users::create(conn, &new_user, &Actor::cli(), Utc::now())
-    })
-    .await
-    .expect("user");
-    let mut login = client()
-        .post(ctx.app.url("/v1/auth/login"))
-        .send_json(&json!({"username": "ann", "password": PASSWORD}))
-        .await
-        .expect("login");
-    assert_eq!(login.status().as_u16(), 200);
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("aro_session="))
-        .and_then(|v| v.split(';').next())
-        .expect("cookie")
-        .to_string();
-    let body: Value = serde_json::from_slice(&login.body().await.expect("body")).expect("json");
-    let csrf = body["csrfToken"].as_str().expect("csrf").to_string();
+    create_user(&ctx.db, "ann", Role::Staff).await;
+    let (cookie, csrf) = sign_in(&ctx.app.url("/v1/auth/login"), "ann").await;
     let path = format!("/v1/admin/appointments/{appointment}/override");
     let confirm = json!({"action": "confirm", "reason": "called the patient"});
     let refused = ctx

@@ -7,26 +7,15 @@
 
 mod common;
 
-use std::sync::OnceLock;
-
-use aro::audit::Actor;
-use aro::auth::{password, service, tokens, users, Role};
+use aro::auth::Role;
 use aro::store::schema::{admin_users, api_tokens, audit_log, login_attempts, sessions};
 use aro::store::{Conn, Database};
 use awc::http::Method;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use common::credentials::{create_token, create_user, PASSWORD};
 use common::{aro_command, client, spawn_app, Kind, TestApp};
 use diesel::prelude::*;
 use serde_json::{json, Value};
-
-const PASSWORD: &str = "Velvet-Harbor-42!";
-
-/// One argon2 hash for every fixture user (hashing is slow in debug builds).
-fn password_hash() -> String {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| password::hash(PASSWORD).expect("hash"))
-        .clone()
-}
 
 struct Ctx {
     app: TestApp,
@@ -94,35 +83,11 @@ impl Ctx {
     }
 
     async fn user(&self, username: &str, role: Role) -> String {
-        let new = users::NewUser {
-            tenant_id: "default".into(),
-            username: username.into(),
-            password_hash: password_hash(),
-            role,
-        };
-        service::run(&self.db, move |conn| {
-            users::create(conn, &new, &Actor::cli(), Utc::now())
-        })
-        .await
-        .expect("create user")
-        .id
+        create_user(&self.db, username, role).await
     }
 
     async fn token(&self, role: Role, expires_at: Option<DateTime<Utc>>) -> (String, String) {
-        let issued = service::run(&self.db, move |conn| {
-            tokens::create(
-                conn,
-                "default",
-                "test token",
-                role,
-                expires_at,
-                &Actor::cli(),
-                Utc::now(),
-            )
-        })
-        .await
-        .expect("create token");
-        (issued.row.id.clone(), issued.token.expose().clone())
+        create_token(&self.db, role, expires_at).await
     }
 
     async fn send(

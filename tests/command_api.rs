@@ -8,14 +8,14 @@ mod common;
 
 use std::time::Duration as StdDuration;
 
-use aro::audit::Actor;
-use aro::auth::{tokens, Role};
+use aro::auth::Role;
 use aro::store::schema::{
     appointments, audit_log, commands, consents, customers, dead_letters, escalations,
     idempotency_keys, inbox, messages, outbox,
 };
 use aro::store::Database;
 use chrono::{Duration, Utc};
+use common::credentials::create_token;
 use common::{spawn_app, Kind, TestApp};
 use diesel::prelude::*;
 use serde_json::{json, Value};
@@ -45,22 +45,7 @@ impl Answer {
 }
 
 async fn token(db: &Database, role: Role) -> String {
-    aro::auth::service::run(db, move |conn| {
-        tokens::create(
-            conn,
-            "default",
-            "test",
-            role,
-            None,
-            &Actor::cli(),
-            Utc::now(),
-        )
-    })
-    .await
-    .expect("token")
-    .token
-    .expose()
-    .clone()
+    create_token(db, role, None).await.1
 }
 
 async fn setup(kind: Kind) -> Ctx {

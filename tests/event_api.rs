@@ -11,11 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use aro::audit::Actor;
-use aro::auth::{tokens, Role};
+use aro::auth::Role;
 use aro::store::schema::{events, integration_secrets, subscriptions};
 use aro::store::Database;
-use chrono::Utc;
+use common::credentials::create_token;
 use common::{spawn_app, Kind, TestApp};
 use diesel::prelude::*;
 use futures_util::StreamExt;
@@ -33,22 +32,7 @@ struct Ctx {
 }
 
 async fn token(db: &Database, role: Role) -> String {
-    aro::auth::service::run(db, move |conn| {
-        tokens::create(
-            conn,
-            "default",
-            "test",
-            role,
-            None,
-            &Actor::cli(),
-            Utc::now(),
-        )
-    })
-    .await
-    .expect("token")
-    .token
-    .expose()
-    .clone()
+    create_token(db, role, None).await.1
 }
 
 async fn setup(kind: Kind) -> Ctx {

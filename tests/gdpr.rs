@@ -27,8 +27,7 @@ use std::time::{Duration as StdDuration, Instant};
 use actors::engine::{appointment_id_for, Engine, ListActors};
 use actors::ports::clock::{Clock, VirtualClock};
 use aro::app::Application;
-use aro::audit::Actor;
-use aro::auth::{password, service, tokens, users, Role};
+use aro::auth::Role;
 use aro::providers::twilio::signature::expected_signature;
 use aro::store::schema::{
     appointments, audit_log, customers, escalations, events, inbox, messages, outbox, timers,
@@ -37,6 +36,7 @@ use aro::store::{Database, DbConnection};
 use aro::webhooks::signed_header::sign;
 use awc::http::Method;
 use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Utc};
+use common::credentials::{create_token, create_user, sign_in};
 use common::{client, Kind, TestDb};
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
@@ -49,7 +49,6 @@ const PUBLIC: &str = "https://aro.example.com";
 const SECRET: &str = "gdpr-booking-secret";
 const CALENDLY_KEY: &str = "gdpr-calendly-signing-key";
 const OURS: &str = "+15550001111";
-const PASSWORD: &str = "Velvet-Harbor-42!";
 
 const JANE_PHONE: &str = "+15557770001";
 const JANE_NATIONAL: &str = "5557770001";
@@ -169,54 +168,13 @@ impl Ctx {
     }
 
     async fn token(&self, role: Role) -> String {
-        let issued = service::run(&self.database, move |conn| {
-            tokens::create(
-                conn,
-                "default",
-                &format!("{role} token"),
-                role,
-                None,
-                &Actor::cli(),
-                Utc::now(),
-            )
-        })
-        .await
-        .expect("create token");
-        issued.token.expose().clone()
+        create_token(&self.database, role, None).await.1
     }
 
     /// A browser session of a new user with `role`: (cookie, CSRF token).
     async fn session(&self, username: &str, role: Role) -> (String, String) {
-        let user = users::NewUser {
-            tenant_id: "default".into(),
-            username: username.into(),
-            password_hash: password::hash(PASSWORD).expect("hash"),
-            role,
-        };
-        service::run(&self.database, move |conn| {
-            users::create(conn, &user, &Actor::cli(), Utc::now())
-        })
-        .await
-        .expect("user");
-        let mut login = client()
-            .post(self.url("/v1/auth/login"))
-            .send_json(&json!({"username": username, "password": PASSWORD}))
-            .await
-            .expect("login");
-        assert_eq!(login.status().as_u16(), 200);
-        let cookie = login
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("aro_session="))
-            .and_then(|v| v.split(';').next())
-            .expect("cookie")
-            .to_string();
-        let body: Value = serde_json::from_slice(&login.body().await.expect("body")).expect("json");
-        (
-            cookie,
-            body["csrfToken"].as_str().expect("csrf").to_string(),
-        )
+        create_user(&self.database, username, role).await;
+        sign_in(&self.url("/v1/auth/login"), username).await
     }
 
     async fn send(

@@ -29,6 +29,7 @@ use aro::store::schema::{appointments, messages};
 use aro::store::Database;
 use aro::webhooks::signed_header::sign;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use common::credentials::create_token;
 use common::{client, migrated_database, spawn_app_with, Kind, TestApp, TestDb};
 use diesel::prelude::*;
 use fake_llm::{FakeLlm, Reply};
@@ -394,29 +395,13 @@ async fn a_failing_llm_leaves_the_local_classifier_in_charge(kind: Kind) {
 /// while it works, the local classifier's when it fails; the carrier keywords before
 /// either (the LLM never sees a STOP).
 async fn the_admin_try_out_runs_the_same_chain(kind: Kind) {
-    use aro::audit::Actor;
-    use aro::auth::{service, tokens, Role};
+    use aro::auth::Role;
 
     let llm = FakeLlm::start(KEY, MODEL);
     llm.answer_with(Reply::intent("confirm", 0.91));
     let (_twilio, app) = booked(kind, &llm).await;
     let db = database(&app);
-    let token = service::run(&db, |conn| {
-        tokens::create(
-            conn,
-            "default",
-            "staff",
-            Role::Staff,
-            None,
-            &Actor::cli(),
-            Utc::now(),
-        )
-    })
-    .await
-    .expect("token")
-    .token
-    .expose()
-    .clone();
+    let (_, token) = create_token(&db, Role::Staff, None).await;
     let classify = |text: &str| {
         let request = client()
             .post(app.url("/v1/admin/classify"))

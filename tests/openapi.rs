@@ -18,20 +18,17 @@ mod common;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
-use std::sync::OnceLock;
 use std::time::Duration as StdDuration;
 
-use aro::audit::Actor;
-use aro::auth::{password, service, tokens, users, Role};
+use aro::auth::Role;
 use aro::store::schema::{admin_users, api_tokens, sessions};
 use aro::store::Database;
 use awc::http::Method;
 use chrono::{Duration, Utc};
+use common::credentials::{create_token, create_user, sign_in};
 use common::{spawn_app, Kind, TestApp};
 use diesel::prelude::*;
 use serde_json::{json, Value};
-
-const PASSWORD: &str = "Velvet-Harbor-42!";
 
 /// Paths that are for browsers, not the API, and so are not in the document.
 fn is_browser_path(path: &str) -> bool {
@@ -301,66 +298,6 @@ async fn the_document_lists_exactly_the_registered_routes_and_each_is_routed() {
     }
 }
 
-fn password_hash() -> String {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| password::hash(PASSWORD).expect("hash"))
-        .clone()
-}
-
-async fn user(db: &Database, username: &str, role: Role) {
-    let new = users::NewUser {
-        tenant_id: "default".into(),
-        username: username.into(),
-        password_hash: password_hash(),
-        role,
-    };
-    service::run(db, move |conn| {
-        users::create(conn, &new, &Actor::cli(), Utc::now())
-    })
-    .await
-    .expect("create user");
-}
-
-async fn token(db: &Database, role: Role) -> (String, String) {
-    let issued = service::run(db, move |conn| {
-        tokens::create(
-            conn,
-            "default",
-            "openapi test",
-            role,
-            None,
-            &Actor::cli(),
-            Utc::now(),
-        )
-    })
-    .await
-    .expect("create token");
-    (issued.row.id.clone(), issued.token.expose().clone())
-}
-
-/// Signs `username` in: `(session cookie, CSRF token)`.
-async fn login(app: &TestApp, username: &str) -> (String, String) {
-    let mut response = awc::Client::default()
-        .post(app.url("/v1/auth/login"))
-        .send_json(&json!({"username": username, "password": PASSWORD}))
-        .await
-        .expect("login");
-    assert_eq!(response.status().as_u16(), 200);
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("aro_session="))
-        .and_then(|v| v.split(';').next())
-        .expect("session cookie")
-        .to_string();
-    let body: Value = response.json().await.expect("json");
-    (
-        cookie,
-        body["csrfToken"].as_str().expect("csrf").to_string(),
-    )
-}
-
 fn rank(role: Role) -> u8 {
     match role {
         Role::Viewer => 0,
@@ -383,18 +320,18 @@ async fn the_document_names_the_role_each_operation_enforces(kind: Kind) {
         ("viewer1", Role::Viewer),
         ("gone1", Role::Owner),
     ] {
-        user(&db, name, role).await;
+        create_user(&db, name, role).await;
     }
-    let (_, expired) = token(&db, Role::Owner).await;
-    let (revoked_id, revoked) = token(&db, Role::Owner).await;
+    let (_, expired) = create_token(&db, Role::Owner, None).await;
+    let (revoked_id, revoked) = create_token(&db, Role::Owner, None).await;
     let role_tokens = [
-        (Role::Viewer, token(&db, Role::Viewer).await.1),
-        (Role::Staff, token(&db, Role::Staff).await.1),
-        (Role::Owner, token(&db, Role::Owner).await.1),
+        (Role::Viewer, create_token(&db, Role::Viewer, None).await.1),
+        (Role::Staff, create_token(&db, Role::Staff, None).await.1),
+        (Role::Owner, create_token(&db, Role::Owner, None).await.1),
     ];
-    let (expired_session, expired_csrf) = login(&app, "gone1").await;
-    let viewer_session = login(&app, "viewer1").await;
-    let owner_session = login(&app, "owner1").await;
+    let (expired_session, expired_csrf) = sign_in(&app.url("/v1/auth/login"), "gone1").await;
+    let viewer_session = sign_in(&app.url("/v1/auth/login"), "viewer1").await;
+    let owner_session = sign_in(&app.url("/v1/auth/login"), "owner1").await;
     {
         let mut conn = db.get().expect("connection");
         let past = Utc::now().naive_utc() - Duration::minutes(1);

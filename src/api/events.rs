@@ -15,7 +15,6 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -23,6 +22,7 @@ use tokio::time::Instant;
 
 use super::event_queries::{self, parse_cursor, EventRow};
 use crate::auth::ViewerOrAbove;
+use crate::http::event_stream::event_stream;
 use crate::http::{ApiError, AppState};
 use crate::store::Database;
 
@@ -234,11 +234,10 @@ async fn stream(
         more: true,
         greeted: false,
     };
-    Ok(HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(futures_util::stream::unfold(open, Stream::next)))
+    Ok(event_stream(futures_util::stream::unfold(
+        open,
+        Stream::next,
+    )))
 }
 
 #[cfg(test)]

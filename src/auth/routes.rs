@@ -55,8 +55,30 @@ pub fn client_address(req: &HttpRequest) -> String {
         .map_or_else(|| "unknown".to_string(), |addr| addr.ip().to_string())
 }
 
-fn secure_cookies(state: &AppState) -> bool {
+/// Whether session cookies are marked `Secure` (the public URL is https).
+pub fn secure_cookies(state: &AppState) -> bool {
     state.config.public_url.scheme() == "https"
+}
+
+/// A sign-in attempt of `username` for `tenant_id` from the client of `req` (its address
+/// and user agent are recorded). Shared by the JSON API and the dashboard's form.
+pub fn login_request(
+    req: &HttpRequest,
+    tenant_id: String,
+    username: String,
+    password: String,
+) -> LoginRequest {
+    LoginRequest {
+        tenant_id,
+        username,
+        password: Secret::new(password),
+        address: client_address(req),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    }
 }
 
 fn instant(at: NaiveDateTime) -> String {
@@ -90,17 +112,12 @@ async fn login(
     if body.password.chars().count() > password::MAX_LENGTH {
         return Err(AuthError::InvalidCredentials.into());
     }
-    let request = LoginRequest {
-        tenant_id: body.tenant_id.unwrap_or_else(|| DEFAULT_TENANT.to_string()),
-        username: body.username,
-        password: Secret::new(body.password),
-        address: client_address(&req),
-        user_agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-    };
+    let request = login_request(
+        &req,
+        body.tenant_id.unwrap_or_else(|| DEFAULT_TENANT.to_string()),
+        body.username,
+        body.password,
+    );
     let outcome = service::login(&state.db, request).await?;
     let cookie = super::sessions::set_cookie(
         outcome.session.cookie_value.expose(),

@@ -15,16 +15,13 @@ use super::error::DashboardError;
 use super::format::when;
 use super::layout::{badge, html_response, link, page, pager, Flash, Frame, Nav};
 use super::session::{can_act, Viewer};
-use crate::api::admin::customers::detail_viewed;
-use crate::api::admin::queries::customers::{self, mask_email, CustomerFilter, RiskLevel};
-use crate::api::admin::support::{db, mask_phone, Cursor};
-use crate::api::admin::AdminError;
+use crate::api::admin::customers::{customer_filter, detail_viewed};
+use crate::api::admin::queries::customers::{self, mask_email, RiskLevel};
+use crate::api::admin::support::{db, mask_phone};
 use crate::http::AppState;
 
 const PAGE_SIZE: i64 = 50;
 const BASE: &str = "/dashboard/customers";
-/// Longest search text accepted (as the Admin API).
-const MAX_SEARCH_CHARS: usize = 100;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
@@ -63,41 +60,14 @@ pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, DashboardError> {
-    let risk = match query
-        .risk
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-    {
-        None => None,
-        Some(r) => Some(
-            RiskLevel::parse(r)
-                .ok_or_else(|| AdminError::invalid("risk", "risk must be low, medium or high"))?,
-        ),
-    };
-    let search = query
-        .q
-        .as_deref()
-        .map(str::trim)
-        .filter(|q| !q.is_empty())
-        .map(str::to_string);
-    if search
-        .as_ref()
-        .is_some_and(|q| q.chars().count() > MAX_SEARCH_CHARS)
-    {
-        return Err(AdminError::invalid(
-            "q",
-            format!("q is at most {MAX_SEARCH_CHARS} characters"),
-        )
-        .into());
-    }
-    let filter = CustomerFilter {
-        tenant_id: viewer.tenant_id.clone(),
-        risk,
-        search: search.clone(),
-        after: Cursor::optional(query.cursor.as_deref())?,
-        limit: PAGE_SIZE,
-    };
+    let filter = customer_filter(
+        &viewer.tenant_id,
+        query.risk.as_deref(),
+        query.q.as_deref(),
+        query.cursor.as_deref(),
+        PAGE_SIZE,
+    )?;
+    let (risk, search) = (filter.risk, filter.search.clone());
     let listed = db(&state, move |conn| customers::list(conn, &filter)).await?;
     let zone = state.config.timezone;
     let risk_text = risk.map(RiskLevel::as_str);

@@ -16,7 +16,6 @@
 
 use std::time::Duration;
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -29,6 +28,7 @@ use super::session::Viewer;
 use crate::api::admin::support::db;
 use crate::api::admin::AdminError;
 use crate::api::event_queries;
+use crate::http::event_stream::event_stream;
 use crate::http::AppState;
 use crate::store::Database;
 
@@ -172,11 +172,10 @@ pub async fn stream(
         greeted: false,
         owed,
     };
-    Ok(HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(futures_util::stream::unfold(open, Stream::next)))
+    Ok(event_stream(futures_util::stream::unfold(
+        open,
+        Stream::next,
+    )))
 }
 
 #[cfg(test)]

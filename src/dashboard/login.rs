@@ -17,10 +17,9 @@ use serde::Deserialize;
 use super::error::DashboardError;
 use super::layout::{bare_page, html_response, safe_back, see_other};
 use super::session::Viewer;
-use crate::auth::routes::client_address;
-use crate::auth::service::{self, LoginRequest};
+use crate::auth::routes::{login_request, secure_cookies};
+use crate::auth::service;
 use crate::auth::{password, sessions, AuthError, Principal};
-use crate::config::Secret;
 use crate::http::AppState;
 use crate::store::tenant_queries::DEFAULT_TENANT;
 
@@ -125,20 +124,10 @@ pub async fn submit(
             Some("Wrong username or password."),
         )));
     }
-    let request = LoginRequest {
-        tenant_id: DEFAULT_TENANT.to_string(),
-        username: username.clone(),
-        password: Secret::new(typed),
-        address: client_address(&req),
-        user_agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-    };
+    let request = login_request(&req, DEFAULT_TENANT.to_string(), username.clone(), typed);
     match service::login(&state.db, request).await {
         Ok(outcome) => {
-            let secure = state.config.public_url.scheme() == "https";
+            let secure = secure_cookies(&state);
             Ok(HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, next))
                 .insert_header((
@@ -161,7 +150,7 @@ pub async fn logout(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, DashboardError> {
     service::logout(&state.db, &viewer).await?;
-    let secure = state.config.public_url.scheme() == "https";
+    let secure = secure_cookies(&state);
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, LOGIN_PATH))
         .insert_header((header::SET_COOKIE, sessions::clear_cookie(secure)))

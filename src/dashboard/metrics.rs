@@ -7,7 +7,6 @@
 //! (viewer; default: the last 30 days).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::NaiveDate;
 use maud::html;
 use serde::Deserialize;
 
@@ -16,10 +15,10 @@ use super::error::DashboardError;
 use super::format::{money, percent};
 use super::layout::{html_response, link, page, Flash, Frame, Nav};
 use super::session::Viewer;
+use crate::api::admin::metrics::metrics_request;
 use crate::api::admin::support::db;
-use crate::api::admin::AdminError;
 use crate::http::AppState;
-use crate::metrics::business::{self, Granularity, MetricsQuery, PeriodMetrics};
+use crate::metrics::business::{self, Granularity, PeriodMetrics};
 
 const BASE: &str = "/dashboard/metrics";
 
@@ -28,17 +27,6 @@ pub struct Query {
     period: Option<String>,
     from: Option<String>,
     to: Option<String>,
-}
-
-fn date(field: &'static str, text: Option<&str>) -> Result<Option<NaiveDate>, AdminError> {
-    text.map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(|t| {
-            NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| {
-                AdminError::invalid(field, format!("{field} must be a date (YYYY-MM-DD)"))
-            })
-        })
-        .transpose()
 }
 
 fn label(granularity: Granularity, p: &PeriodMetrics) -> String {
@@ -70,27 +58,14 @@ pub async fn page_view(
     state: web::Data<AppState>,
     query: web::Query<Query>,
 ) -> Result<HttpResponse, DashboardError> {
-    let granularity = match query
-        .period
-        .as_deref()
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        None => Granularity::Day,
-        Some(p) => Granularity::parse(p)
-            .ok_or_else(|| AdminError::invalid("period", "period must be day, week or month"))?,
-    };
-    let zone = state.config.timezone;
-    let today = business::today(zone, state.engine.now());
-    let to = date("to", query.to.as_deref())?.unwrap_or(today);
-    let from = date("from", query.from.as_deref())?.unwrap_or_else(|| granularity.default_from(to));
-    let request = MetricsQuery {
-        tenant_id: viewer.tenant_id.clone(),
-        zone,
-        granularity,
-        from,
-        to,
-    };
+    let request = metrics_request(
+        &state,
+        &viewer.tenant_id,
+        query.period.as_deref(),
+        query.from.as_deref(),
+        query.to.as_deref(),
+    )?;
+    let granularity = request.granularity;
     let report = db(&state, move |conn| Ok(business::compute(conn, &request)?)).await?;
     let currency = report.currency.as_deref();
     let period_name = match granularity {

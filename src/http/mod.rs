@@ -2,6 +2,7 @@
 //! envelope. `routes` wires everything; `request_context` wraps every request.
 
 pub mod error;
+pub mod event_stream;
 pub(crate) mod health;
 pub mod json_body;
 pub(crate) mod metrics;

@@ -7,8 +7,7 @@
 use std::time::Duration as StdDuration;
 
 use actors::engine::appointment_id_for;
-use aro::audit::Actor;
-use aro::auth::{password, service, users, Role};
+use aro::auth::Role;
 use aro::store::schema::{appointments, audit_log, customers, dead_letters, escalations, outbox};
 use aro::store::{Conn, Database};
 use aro::webhooks::signed_header::sign;
@@ -16,10 +15,11 @@ use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 
+use crate::common::credentials::create_user;
 use crate::common::{spawn_app_with, Kind, TestApp, TestDb};
 
 pub const SECRET: &str = "dashboard-booking-secret";
-pub const PASSWORD: &str = "Velvet-Harbor-42!";
+pub use crate::common::credentials::PASSWORD;
 pub const ZONE: &str = "America/New_York";
 
 /// The daemon and a direct connection to its database.
@@ -111,17 +111,7 @@ impl Dash {
 
     /// Creates the admin user `name` with `role` and the test password.
     pub async fn user(&self, name: &str, role: Role) {
-        let new_user = users::NewUser {
-            tenant_id: "default".into(),
-            username: name.into(),
-            password_hash: password::hash(PASSWORD).expect("hash"),
-            role,
-        };
-        service::run(&self.db, move |conn| {
-            users::create(conn, &new_user, &Actor::cli(), Utc::now())
-        })
-        .await
-        .expect("create user");
+        create_user(&self.db, name, role).await;
     }
 
     /// Posts a signed booking webhook; the HTTP status.

@@ -14,6 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub mod credentials;
+
 use aro::app::Application;
 use aro::config::{Config, ConfigSources};
 use diesel::{Connection, PgConnection, RunQueryDsl};

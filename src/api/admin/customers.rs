@@ -27,25 +27,25 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
-#[utoipa::path(
-    get, path = "/v1/admin/customers", tag = "admin", operation_id = "list_customers", summary = "Customers by risk level, searched by name, e-mail or the end of the phone number (masked)", params(ListQuery), responses((status = 200, description = "items and nextCursor", body = Object), (status = 400, description = "VALIDATION_ERROR")), security(("token" = ["viewer"]), ("session" = ["viewer"]))
-)]
-pub async fn list(
-    viewer: ViewerOrAbove,
-    state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let risk = query
-        .risk
-        .as_deref()
+/// The customer list `risk` (low, medium, high), the search text `q` and the page
+/// `cursor` (as typed in a query string; blank means absent) ask for. Shared by the
+/// Admin API and the dashboard.
+pub(crate) fn customer_filter(
+    tenant_id: &str,
+    risk: Option<&str>,
+    q: Option<&str>,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<CustomerFilter, AdminError> {
+    let risk = risk
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
         .map(|r| {
             RiskLevel::parse(r)
                 .ok_or_else(|| AdminError::invalid("risk", "risk must be low, medium or high"))
         })
         .transpose()?;
-    let search = query
-        .q
-        .as_deref()
+    let search = q
         .map(str::trim)
         .filter(|q| !q.is_empty())
         .map(str::to_string);
@@ -56,16 +56,32 @@ pub async fn list(
         return Err(AdminError::invalid(
             "q",
             format!("q is at most {MAX_SEARCH_CHARS} characters"),
-        )
-        .into());
+        ));
     }
-    let filter = CustomerFilter {
-        tenant_id: viewer.tenant_id.clone(),
+    Ok(CustomerFilter {
+        tenant_id: tenant_id.to_string(),
         risk,
         search,
-        after: Cursor::optional(query.cursor.as_deref())?,
-        limit: limit(query.limit)?,
-    };
+        after: Cursor::optional(cursor)?,
+        limit,
+    })
+}
+
+#[utoipa::path(
+    get, path = "/v1/admin/customers", tag = "admin", operation_id = "list_customers", summary = "Customers by risk level, searched by name, e-mail or the end of the phone number (masked)", params(ListQuery), responses((status = 200, description = "items and nextCursor", body = Object), (status = 400, description = "VALIDATION_ERROR")), security(("token" = ["viewer"]), ("session" = ["viewer"]))
+)]
+pub async fn list(
+    viewer: ViewerOrAbove,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = customer_filter(
+        &viewer.tenant_id,
+        query.risk.as_deref(),
+        query.q.as_deref(),
+        query.cursor.as_deref(),
+        limit(query.limit)?,
+    )?;
     let page = db(&state, move |conn| customers::list(conn, &filter)).await?;
     Ok(HttpResponse::Ok().json(page))
 }

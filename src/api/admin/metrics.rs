@@ -34,6 +34,35 @@ fn date(field: &'static str, text: Option<&str>) -> Result<Option<NaiveDate>, Ad
         .transpose()
 }
 
+/// The metrics request `period`, `from` and `to` (as typed in a query string) mean for
+/// `tenant_id`: per day unless a period is named, up to today in the business zone
+/// unless `to` is given, over the period's default span unless `from` is given. Shared
+/// by the Admin API and the dashboard.
+pub(crate) fn metrics_request(
+    state: &AppState,
+    tenant_id: &str,
+    period: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<MetricsQuery, AdminError> {
+    let granularity = match period.map(str::trim).filter(|p| !p.is_empty()) {
+        None => Granularity::Day,
+        Some(p) => Granularity::parse(p)
+            .ok_or_else(|| AdminError::invalid("period", "period must be day, week or month"))?,
+    };
+    let zone = state.config.timezone;
+    let today = business::today(zone, state.engine.now());
+    let to = date("to", to)?.unwrap_or(today);
+    let from = date("from", from)?.unwrap_or_else(|| granularity.default_from(to));
+    Ok(MetricsQuery {
+        tenant_id: tenant_id.to_string(),
+        zone,
+        granularity,
+        from,
+        to,
+    })
+}
+
 #[utoipa::path(
     get, path = "/v1/admin/metrics", tag = "admin", operation_id = "business_metrics", summary = "No-show, confirmation and response rates, messages, deposits, revenue protected per day, week or month", params(Query), responses((status = 200, description = "Per period", body = Object), (status = 400, description = "VALIDATION_ERROR")), security(("token" = ["viewer"]), ("session" = ["viewer"]))
 )]
@@ -42,22 +71,13 @@ pub async fn metrics(
     state: web::Data<AppState>,
     query: web::Query<Query>,
 ) -> Result<HttpResponse, ApiError> {
-    let granularity = match query.period.as_deref() {
-        None => Granularity::Day,
-        Some(p) => Granularity::parse(p)
-            .ok_or_else(|| AdminError::invalid("period", "period must be day, week or month"))?,
-    };
-    let zone = state.config.timezone;
-    let today = business::today(zone, state.engine.now());
-    let to = date("to", query.to.as_deref())?.unwrap_or(today);
-    let from = date("from", query.from.as_deref())?.unwrap_or_else(|| granularity.default_from(to));
-    let request = MetricsQuery {
-        tenant_id: viewer.tenant_id.clone(),
-        zone,
-        granularity,
-        from,
-        to,
-    };
+    let request = metrics_request(
+        &state,
+        &viewer.tenant_id,
+        query.period.as_deref(),
+        query.from.as_deref(),
+        query.to.as_deref(),
+    )?;
     let report = db(&state, move |conn| Ok(business::compute(conn, &request)?)).await?;
     Ok(HttpResponse::Ok().json(report))
 }
