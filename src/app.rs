@@ -88,12 +88,14 @@ impl Application {
         });
         // Subscription deliveries and command upkeep (SPEC §7).
         crate::api::start_background(state.clone());
-        // One admin rate limiter for all workers (SPEC §8).
-        let admin_limiter = web::Data::new(crate::auth::rate_limit::RateLimiter::admin());
+        // One set of inbound rate limits for all workers (SPEC §8).
+        let limits = web::Data::new(crate::auth::rate_limit::InboundLimits::new(
+            state.config.http.webhook_rate_limit_per_minute,
+        ));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .app_data(admin_limiter.clone())
+                .app_data(limits.clone())
                 .wrap(from_fn(http::security::admin_guard))
                 .wrap(from_fn(request_context))
                 .wrap(http::security::headers(&state.config))

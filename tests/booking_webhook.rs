@@ -214,3 +214,68 @@ on_both_backends!(
     bad_requests_get_an_envelope_and_change_nothing,
     the_route_is_disabled_without_a_secret,
 );
+
+/// `http.webhook_rate_limit_per_minute` limits each source address: past the limit a
+/// delivery gets 429 with `Retry-After` and is not recorded; another address, and the
+/// admin routes, are counted apart.
+#[actix_rt::test]
+async fn webhooks_are_rate_limited_per_source_when_configured() {
+    let app = spawn_app_with(
+        TestDb::new(Kind::Sqlite),
+        &[
+            ("ARO_BOOKING_WEBHOOK_SECRET", SECRET),
+            ("ARO_HTTP_WEBHOOK_RATE_LIMIT_PER_MINUTE", "3"),
+        ],
+    )
+    .await;
+    let from = |source: u8| {
+        awc::Client::builder()
+            .connector(awc::Connector::new().local_address(std::net::IpAddr::V4(
+                std::net::Ipv4Addr::new(127, 0, 0, source),
+            )))
+            .finish()
+    };
+    let deliver = |source: u8, n: u32| {
+        let body = created(
+            &format!("d-{source}-{n}"),
+            &format!("ext-{source}-{n}"),
+            "2031-03-20T15:00:00Z",
+        );
+        let request = from(source)
+            .post(app.url("/webhooks/booking"))
+            .insert_header(("Content-Type", "application/json"))
+            .insert_header(("X-Aro-Signature", signed(&body).expect("signature")));
+        async move {
+            let mut response = request.send_body(body).await.expect("sent");
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (response.status().as_u16(), body, retry_after)
+        }
+    };
+    for n in 0..3 {
+        let (status, body, _) = deliver(11, n).await;
+        assert_eq!(status, 200, "delivery {n}: {body}");
+    }
+    let (status, body, retry_after) = deliver(11, 3).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "RATE_LIMIT_EXCEEDED");
+    assert_eq!(body["error"]["retryable"], true);
+    assert!(
+        retry_after.is_some_and(|s| (1..=60).contains(&s)),
+        "{retry_after:?}"
+    );
+    assert_eq!(
+        counts(&app).await.0,
+        3,
+        "the refused delivery is not recorded"
+    );
+    let (status, body, _) = deliver(12, 0).await;
+    assert_eq!(status, 200, "another source address: {body}");
+    let mut health = from(11).get(app.url("/health")).send().await.expect("sent");
+    assert_eq!(health.status().as_u16(), 200, "{:?}", health.body().await);
+    assert_eq!(counts(&app).await.0, 4);
+}

@@ -1,7 +1,12 @@
-//! The inbound limit for the admin and auth routes (SPEC §8): at most 100 requests in
-//! any 15 minutes per client address, kept in memory (a sliding log of the instants
-//! of each address's accepted requests). Refused requests are not counted. One limiter
-//! serves every worker of the process; it starts empty when the daemon restarts.
+//! The inbound limits (SPEC §8), kept in memory as a sliding log of the instants of each
+//! client address's accepted requests; refused requests are not counted:
+//! - admin and auth routes: at most 100 requests in any 15 minutes per address;
+//! - webhooks (`/webhooks/…`): at most `http.webhook_rate_limit_per_minute` per source
+//!   address in any minute, when set (off by default: a provider refused with 429 must
+//!   retry, and Twilio does not retry its status callbacks).
+//!
+//! One [`InboundLimits`] serves every worker of the process; it starts empty when the
+//! daemon restarts.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -63,6 +68,25 @@ impl RateLimiter {
         }
         log.push_back(now);
         Ok(())
+    }
+}
+
+/// Every inbound limit of the process.
+#[derive(Debug)]
+pub struct InboundLimits {
+    pub admin: RateLimiter,
+    /// `None`: webhooks are not limited.
+    pub webhooks: Option<RateLimiter>,
+}
+
+impl InboundLimits {
+    /// The admin limit, and `webhooks_per_minute` per source address on webhooks (0: off).
+    pub fn new(webhooks_per_minute: u32) -> Self {
+        Self {
+            admin: RateLimiter::admin(),
+            webhooks: (webhooks_per_minute > 0)
+                .then(|| RateLimiter::new(webhooks_per_minute as usize, Duration::from_secs(60))),
+        }
     }
 }
 

@@ -76,6 +76,8 @@ pub struct HttpConfig {
     pub shutdown_timeout: Duration,
     /// 0 means one worker per CPU core.
     pub workers: usize,
+    /// Webhook requests allowed per source address and minute; 0 means no limit.
+    pub webhook_rate_limit_per_minute: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -448,10 +450,24 @@ impl Config {
             600,
         );
         let workers = in_range(r, "http.workers", "an integer 0–256", workers?, 0, 256);
+        let webhook_limit = r.read(
+            "http.webhook_rate_limit_per_minute",
+            "requests per minute 0–1000000",
+            integer,
+        );
+        let webhook_limit = in_range(
+            r,
+            "http.webhook_rate_limit_per_minute",
+            "requests per minute 0–1000000",
+            webhook_limit?,
+            0,
+            1_000_000,
+        );
         Some(HttpConfig {
             max_body_bytes: usize::try_from(body?).ok()?,
             shutdown_timeout: Duration::from_secs(u64::try_from(shutdown?).ok()?),
             workers: usize::try_from(workers?).ok()?,
+            webhook_rate_limit_per_minute: u32::try_from(webhook_limit?).ok()?,
         })
     }
 

@@ -27,7 +27,7 @@ use futures_util::StreamExt;
 
 use super::{ApiError, AppState};
 use crate::auth::principal::{PresentedCsrf, CSRF_FIELD, CSRF_HEADER};
-use crate::auth::rate_limit::RateLimiter;
+use crate::auth::rate_limit::{InboundLimits, RateLimiter};
 use crate::auth::sessions;
 use crate::config::{Config, Secret};
 
@@ -69,6 +69,11 @@ pub fn is_rate_limited(method: &Method, path: &str) -> bool {
     is_admin_path(path) || (is_dashboard_path(path) && !is_safe(method))
 }
 
+/// Whether `path` is a provider webhook (`/webhooks/…`), limited per source address.
+pub fn is_webhook_path(path: &str) -> bool {
+    path.starts_with("/webhooks/")
+}
+
 /// Whether the answer to `path` must not be cached (everything admin, auth or
 /// dashboard, but the dashboard's stylesheet and script).
 pub fn is_no_store(path: &str) -> bool {
@@ -79,33 +84,48 @@ fn is_safe(method: &Method) -> bool {
     [Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE].contains(method)
 }
 
-/// The limiter used when the application registered none (one per process).
-fn fallback_limiter() -> &'static RateLimiter {
-    static LIMITER: OnceLock<RateLimiter> = OnceLock::new();
-    LIMITER.get_or_init(RateLimiter::admin)
+/// The limits used when the application registered none (one set per process).
+fn fallback_limits() -> &'static InboundLimits {
+    static LIMITS: OnceLock<InboundLimits> = OnceLock::new();
+    LIMITS.get_or_init(|| InboundLimits::new(0))
 }
 
-/// Rate limit and `no-store` for admin and auth routes; a form's CSRF field for the
-/// `Principal` extractor. Register the limiter as `web::Data<RateLimiter>` app data,
-/// created once for all workers.
+/// The limiter that counts a request to `path` with `method`, and its name for the log.
+fn limiter_for<'a>(
+    limits: &'a InboundLimits,
+    method: &Method,
+    path: &str,
+) -> Option<(&'a RateLimiter, &'static str)> {
+    if is_rate_limited(method, path) {
+        Some((&limits.admin, "admin"))
+    } else if is_webhook_path(path) {
+        limits.webhooks.as_ref().map(|limiter| (limiter, "webhook"))
+    } else {
+        None
+    }
+}
+
+/// Rate limits (admin and auth routes; webhooks per source when configured) and
+/// `no-store` for admin and auth routes; a form's CSRF field for the `Principal`
+/// extractor. Register the limits as `web::Data<InboundLimits>` app data, created once
+/// for all workers.
 pub async fn admin_guard(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let limited = is_rate_limited(req.method(), req.path());
     let no_store = is_no_store(req.path());
-    if limited {
+    let registered = req.app_data::<web::Data<InboundLimits>>().cloned();
+    let limits: &InboundLimits = match &registered {
+        Some(data) => data,
+        None => fallback_limits(),
+    };
+    if let Some((limiter, which)) = limiter_for(limits, req.method(), req.path()) {
         let address = req
             .peer_addr()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip());
-        let now = Instant::now();
-        let verdict = match req.app_data::<web::Data<RateLimiter>>() {
-            Some(limiter) => limiter.check(address, now),
-            None => fallback_limiter().check(address, now),
-        };
-        if let Err(wait) = verdict {
+        if let Err(wait) = limiter.check(address, Instant::now()) {
             let retry_after_secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            tracing::warn!(address = %address, "admin rate limit exceeded");
+            tracing::warn!(address = %address, limit = which, "inbound rate limit exceeded");
             return Ok(req
                 .error_response(ApiError::RateLimited { retry_after_secs })
                 .map_into_boxed_body());
