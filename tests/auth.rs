@@ -940,3 +940,69 @@ async fn admin_cli_creates_users_and_tokens(kind: Kind) {
 }
 
 on_both_backends!(admin_cli_creates_users_and_tokens);
+
+/// Login CSRF: a sign-in posted from another site's page (`Sec-Fetch-Site:
+/// cross-site`, or, from a browser without it, an `Origin` naming another host) is
+/// refused, to the JSON API and the dashboard's form alike, and sets no cookie; our own
+/// page (`same-origin`, or Chromium's `Origin: null` under `no-referrer`), the daemon's
+/// own origin, and a client that sends neither, sign in.
+#[actix_rt::test]
+async fn a_sign_in_posted_from_another_site_is_refused() {
+    let ctx = setup(Kind::Sqlite).await;
+    ctx.user("ann", Role::Owner).await;
+    let own_origin = ctx.app.url("");
+    let own_origin = own_origin.trim_end_matches('/').to_string();
+    let credentials = json!({"username": "ann", "password": PASSWORD});
+    // Redirects are not followed: a signed-in form answers 303.
+    let browser = || awc::Client::builder().disable_redirects().finish();
+    let refused: [&[(&str, &str)]; 4] = [
+        &[
+            ("Sec-Fetch-Site", "cross-site"),
+            ("Origin", "https://evil.example"),
+        ],
+        &[("Sec-Fetch-Site", "same-site"), ("Origin", "null")],
+        &[("Origin", "https://evil.example")],
+        &[("Origin", "http://127.0.0.1:1")],
+    ];
+    for headers in refused {
+        let mut api = browser().post(ctx.app.url("/v1/auth/login"));
+        let mut form = browser().post(ctx.app.url("/dashboard/login"));
+        for header in headers {
+            api = api.insert_header(*header);
+            form = form.insert_header(*header);
+        }
+        let mut api = api.send_json(&credentials).await.expect("sent");
+        assert_eq!(api.status().as_u16(), 403, "API sign-in with {headers:?}");
+        assert!(api.headers().get("set-cookie").is_none());
+        let body: Value = api.json().await.expect("json");
+        assert_eq!(body["error"]["details"]["reason"], "origin", "{body}");
+        let form = form
+            .send_form(&[("username", "ann"), ("password", PASSWORD)])
+            .await
+            .expect("sent");
+        assert_eq!(form.status().as_u16(), 403, "form sign-in with {headers:?}");
+        assert!(form.headers().get("set-cookie").is_none());
+    }
+    let accepted: [&[(&str, &str)]; 4] = [
+        &[("Sec-Fetch-Site", "same-origin"), ("Origin", "null")],
+        &[("Sec-Fetch-Site", "none")],
+        &[("Origin", own_origin.as_str())],
+        &[],
+    ];
+    for headers in accepted {
+        let mut api = browser().post(ctx.app.url("/v1/auth/login"));
+        let mut form = browser().post(ctx.app.url("/dashboard/login"));
+        for header in headers {
+            api = api.insert_header(*header);
+            form = form.insert_header(*header);
+        }
+        let api = api.send_json(&credentials).await.expect("sent");
+        assert_eq!(api.status().as_u16(), 200, "API sign-in with {headers:?}");
+        let form = form
+            .send_form(&[("username", "ann"), ("password", PASSWORD)])
+            .await
+            .expect("sent");
+        assert_eq!(form.status().as_u16(), 303, "form sign-in with {headers:?}");
+        assert!(form.headers().get("set-cookie").is_some());
+    }
+}

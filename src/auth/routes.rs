@@ -94,13 +94,14 @@ struct LoginBody {
 }
 
 #[utoipa::path(
-    post, path = "/v1/auth/login", tag = "auth", operation_id = "login", summary = "Sign in: sets the aro_session cookie (24 h rolling) and answers the CSRF token", request_body(content = LoginBody), responses((status = 200, description = "Signed in: the user, role and csrfToken", body = Object), (status = 401, description = "UNAUTHORIZED: wrong username or password"), (status = 429, description = "RATE_LIMIT_EXCEEDED: locked after 5 failures in 15 min, or the address limit"))
+    post, path = "/v1/auth/login", tag = "auth", operation_id = "login", summary = "Sign in: sets the aro_session cookie (24 h rolling) and answers the CSRF token", request_body(content = LoginBody), responses((status = 200, description = "Signed in: the user, role and csrfToken", body = Object), (status = 401, description = "UNAUTHORIZED: wrong username or password"), (status = 403, description = "FORBIDDEN (reason origin): posted from another site's page"), (status = 429, description = "RATE_LIMIT_EXCEEDED: locked after 5 failures in 15 min, or the address limit"))
 )]
 async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
+    crate::http::security::check_sign_in_origin(&req, &state.config.public_url)?;
     let body = body.into_inner();
     if body.username.trim().is_empty() || body.password.is_empty() {
         return Err(AuthError::Invalid {

@@ -20,6 +20,7 @@ use super::session::Viewer;
 use crate::auth::routes::{login_request, secure_cookies};
 use crate::auth::service;
 use crate::auth::{password, sessions, AuthError, Principal};
+use crate::http::security::check_sign_in_origin;
 use crate::http::AppState;
 use crate::store::tenant_queries::DEFAULT_TENANT;
 
@@ -104,6 +105,7 @@ pub async fn submit(
     state: web::Data<AppState>,
     form_body: web::Form<LoginForm>,
 ) -> Result<HttpResponse, DashboardError> {
+    check_sign_in_origin(&req, &state.config.public_url)?;
     let LoginForm {
         username,
         password: typed,

@@ -69,6 +69,44 @@ pub fn is_rate_limited(method: &Method, path: &str) -> bool {
     is_admin_path(path) || (is_dashboard_path(path) && !is_safe(method))
 }
 
+/// Refuses a sign-in posted from another site (login CSRF: a page elsewhere signing the
+/// victim's browser into the attacker's account). A browser says where a request comes
+/// from in `Sec-Fetch-Site`: only `same-origin` (our own page) and `none` (typed by the
+/// user) pass. A browser without it is judged by `Origin`, whose host and port must be
+/// the request's own (`Host`) or the public URL's; `Origin: null` is what Chromium sends
+/// from our own pages (their referrer policy is `no-referrer`), so it passes there. A
+/// client that sends neither (curl, an integration) is not a browser that can be
+/// tricked, and passes.
+pub fn check_sign_in_origin(
+    req: &actix_web::HttpRequest,
+    public_url: &url::Url,
+) -> Result<(), ApiError> {
+    let header_text = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let same_site = match (header_text("sec-fetch-site"), header_text("origin")) {
+        (Some(site), _) => site == "same-origin" || site == "none",
+        (None, None | Some("null")) => true,
+        (None, Some(origin)) => url::Url::parse(origin).is_ok_and(|origin| {
+            let host = req.connection_info().host().to_string();
+            let own = url::Url::parse(&format!("{}://{host}", origin.scheme()));
+            own.is_ok_and(|own| same_authority(&origin, &own))
+                || same_authority(&origin, public_url)
+        }),
+    };
+    if same_site {
+        Ok(())
+    } else {
+        Err(ApiError::Denied {
+            message: "a sign-in must come from this site's own page".to_string(),
+            details: serde_json::json!({"reason": "origin"}),
+        })
+    }
+}
+
+/// Whether two URLs name the same host and port.
+fn same_authority(a: &url::Url, b: &url::Url) -> bool {
+    a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
+}
+
 /// Whether `path` is a provider webhook (`/webhooks/…`), limited per source address.
 pub fn is_webhook_path(path: &str) -> bool {
     path.starts_with("/webhooks/")
