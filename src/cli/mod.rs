@@ -7,6 +7,7 @@ mod backup_cmd;
 mod bench_cmd;
 mod config_cmd;
 mod diagnose_cmd;
+mod dlq_cmd;
 mod install_cmd;
 mod migrate_cmd;
 mod sandbox_cmd;
@@ -94,6 +95,9 @@ pub enum Command {
         #[command(subcommand)]
         action: audit_cmd::AuditAction,
     },
+    /// The dead-letter queue: `list`, `replay ID`, `archive ID` (no daemon or token
+    /// needed; a running daemon takes replayed work up within a minute).
+    Dlq(dlq_cmd::DlqArgs),
     /// Integration secrets sealed under the master key: set, list (never values),
     /// rotate-key.
     Secrets(secrets_cmd::SecretsArgs),
@@ -246,6 +250,7 @@ pub fn main() -> ExitCode {
         Command::Restore(args) => backup_cmd::run_restore(loaded.config, args),
         Command::Admin(args) => admin_cmd::run(loaded.config, args),
         Command::Audit { action } => audit_cmd::run(loaded.config, action),
+        Command::Dlq(args) => dlq_cmd::run(loaded.config, args),
         Command::Secrets(args) => secrets_cmd::run(loaded.config, args),
         Command::Sandbox { action } => sandbox_cmd::run(loaded.config, action),
         // Handled above, before the configuration is loaded.
