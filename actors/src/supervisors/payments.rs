@@ -10,7 +10,7 @@
 //! the link it created the first time (Stripe's `Idempotency-Key`), and the inbox
 //! deduplicates the result. Nothing is lost and no second link is made.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -38,6 +38,8 @@ use crate::resilience::token_bucket::TokenBucket;
 const BATCH: usize = 32;
 /// The inbox source of payment results.
 pub const INBOX_SOURCE: &str = "payments";
+/// Longest idle wait between two looks at the outbox.
+const LOOK_AGAIN_SECS: i64 = 60;
 
 pub struct PaymentSupervisor {
     tenant_id: String,
@@ -51,6 +53,12 @@ pub struct PaymentSupervisor {
     policy: RetryPolicy,
     rng: StdRng,
     in_flight: HashSet<String>,
+    /// Counts recorded outcomes; with `settled`, tells a stale read from a fresh one.
+    epoch: u64,
+    /// Rows whose outcome was recorded after the running poll read the outbox (by the
+    /// epoch of the recording): that read may still show them in flight or pending, so
+    /// they are skipped until the next poll (as the messaging supervisor does).
+    settled: HashMap<String, u64>,
     polling: bool,
     poll_again: bool,
     sleeper: Option<SpawnHandle>,
@@ -80,6 +88,8 @@ impl PaymentSupervisor {
             policy: RetryPolicy::payment(),
             rng: StdRng::seed_from_u64(seed),
             in_flight: HashSet::new(),
+            epoch: 0,
+            settled: HashMap::new(),
             polling: false,
             poll_again: false,
             sleeper: None,
@@ -95,6 +105,7 @@ impl PaymentSupervisor {
         self.polling = true;
         let store = self.store.clone();
         let now = self.clock.now();
+        let read_at_epoch = self.epoch;
         let read = async move {
             let rows = store
                 .ready_outbox(ProviderDomain::Payment, now, BATCH, true)
@@ -102,16 +113,29 @@ impl PaymentSupervisor {
             let next = store.next_outbox_due(ProviderDomain::Payment).await?;
             Ok::<_, StoreError>((rows, next))
         };
-        ctx.spawn(read.into_actor(self).map(|read, sup, ctx| {
+        ctx.spawn(read.into_actor(self).map(move |read, sup, ctx| {
             sup.polling = false;
+            sup.settled.retain(|_, epoch| *epoch > read_at_epoch);
             match read {
                 Ok((rows, next)) => {
+                    let mut limited_until = None;
                     for row in rows {
-                        sup.start(row, ctx);
+                        if let Some(at) = sup.start(row, ctx) {
+                            limited_until = Some(at);
+                            break;
+                        }
                     }
-                    if let Some(next) = next {
-                        sup.sleep_until(next, ctx);
-                    }
+                    // Rate-limited: wake when a token is back (the rows left are due
+                    // already). Else at the next row due later — a row due now that was
+                    // not started is in flight, and its outcome polls again — and at
+                    // least every minute, so work queued by another process (`aro dlq
+                    // replay`) is found.
+                    let now = sup.clock.now();
+                    let look_again = now + Duration::seconds(LOOK_AGAIN_SECS);
+                    let later = next.filter(|next| *next > now);
+                    let wake = limited_until
+                        .unwrap_or_else(|| later.map_or(look_again, |next| next.min(look_again)));
+                    sup.sleep_until(wake, ctx);
                 }
                 Err(error) => {
                     tracing::warn!(%error, "cannot read the payment outbox; retrying in 5 s");
@@ -136,9 +160,11 @@ impl PaymentSupervisor {
         })));
     }
 
-    fn start(&mut self, row: OutboxRecord, ctx: &mut Context<Self>) {
-        if self.in_flight.contains(&row.item.id) {
-            return;
+    /// Starts the provider call for `row` (or defers it while the breaker is open);
+    /// `Some(instant)` when the rate limit stops it until then.
+    fn start(&mut self, row: OutboxRecord, ctx: &mut Context<Self>) -> Option<DateTime<Utc>> {
+        if self.in_flight.contains(&row.item.id) || self.settled.contains_key(&row.item.id) {
+            return None;
         }
         let now = self.clock.now();
         if let Err(open) = self.breaker.allow(now) {
@@ -149,19 +175,17 @@ impl PaymentSupervisor {
             };
             self.in_flight.insert(row.item.id.clone());
             self.write(update, ctx);
-            return;
+            return None;
         }
         if let Err(wait) = self.bucket.try_take(now) {
-            let at = now + Duration::from_std(wait).unwrap_or_else(|_| Duration::seconds(1));
-            self.sleep_until(at, ctx);
-            return;
+            return Some(now + Duration::from_std(wait).unwrap_or_else(|_| Duration::seconds(1)));
         }
         let request = match link_request(&row) {
             Ok(request) => request,
             Err(reason) => {
                 self.in_flight.insert(row.item.id.clone());
                 self.dead(row, reason, ctx);
-                return;
+                return None;
             }
         };
         self.in_flight.insert(row.item.id.clone());
@@ -183,6 +207,7 @@ impl PaymentSupervisor {
         ctx.spawn(call.into_actor(self).map(move |result, sup, ctx| {
             sup.settle(row, attempts, result, ctx);
         }));
+        None
     }
 
     fn settle(
@@ -269,11 +294,13 @@ impl PaymentSupervisor {
                 // The row stays open; the next attempt asks again with the same key.
                 tracing::warn!(%error, outbox = %row.item.id, "cannot record a payment link; retrying");
                 let at = sup.clock.now() + Duration::seconds(5);
-                sup.in_flight.remove(&row.item.id);
+                sup.recorded(&row.item.id);
                 sup.sleep_until(at, ctx);
                 return;
             }
-            sup.in_flight.remove(&row.item.id);
+            sup.recorded(&row.item.id);
+            // Rows beyond the last read's batch may be waiting.
+            sup.poll(ctx);
         }));
     }
 
@@ -302,6 +329,14 @@ impl PaymentSupervisor {
         self.write(update, ctx);
     }
 
+    /// The outcome of row `id` is recorded (or given up for now): it is no longer in
+    /// flight, and a poll whose read predates this ignores it.
+    fn recorded(&mut self, id: &str) {
+        self.epoch += 1;
+        self.settled.insert(id.to_string(), self.epoch);
+        self.in_flight.remove(id);
+    }
+
     fn write(&mut self, update: OutboxUpdate, ctx: &mut Context<Self>) {
         let store = self.store.clone();
         let id = update.id().to_string();
@@ -312,7 +347,7 @@ impl PaymentSupervisor {
                     if let Err(error) = result {
                         tracing::warn!(%error, "cannot record a payment outcome");
                     }
-                    sup.in_flight.remove(&id);
+                    sup.recorded(&id);
                     sup.poll(ctx);
                 }),
         );
